@@ -1,0 +1,11 @@
+"""epyseg-ij: EPySeg-compatible segmentation of epithelia for Fiji/ImageJ macros, Jython and the command line.
+
+>>> import epyseg_ij
+>>> result = epyseg_ij.segment(image)  # doctest: +SKIP
+"""
+
+from .errors import Cancelled, EpysegError, InputError, ModelError
+from .segment import Segmentation, segment
+
+__version__ = "0.1.0"
+__all__ = ["segment", "Segmentation", "EpysegError", "InputError", "ModelError", "Cancelled", "__version__"]

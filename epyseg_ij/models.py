@@ -1,0 +1,414 @@
+"""Models: build Linknets, find them by name, download EPySeg's published weights, load and save .h5 files.
+
+A model is one HDF5 file of weights in the Keras-2 layout (what EPySeg and ``model.load_weights`` read) plus a small
+JSON *card* stored in the file's attributes, which tells prediction how to decode the outputs. Files are never
+deserialised as Keras models: the network is built by this code and only weight arrays are read, so a file cannot
+run code. Full-model .h5 files saved by EPySeg or Keras work the same way (their ``model_weights`` group is read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pooch
+
+from ._tf import sm, tf
+from .errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+CARD_ATTR = "epyseg_ij_card"
+OUTPUT_KINDS = ("epyseg7", "bonds")
+DEFAULT_MODEL = "default"
+CLASSICAL_MODEL = "classical"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What prediction needs to know about a model besides its weights."""
+
+    name: str
+    encoder: str = "vgg16"
+    outputs: str = "epyseg7"  # "epyseg7": EPySeg's 7 channels; "bonds": 1 boundary-probability channel
+    n_outputs: int = 7
+    input_channels: int = 1
+    normalization: str = "minmax"  # or "percentile" (2-99.8 %)
+    tile: int = 256
+    overlap: int = 32
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.outputs not in OUTPUT_KINDS:
+            raise ModelError(f"model card of {self.name!r}: outputs must be one of {OUTPUT_KINDS}")
+        if (self.outputs == "epyseg7") != (self.n_outputs == 7):
+            raise ModelError(
+                f"model card of {self.name!r}: {self.outputs} outputs with {self.n_outputs} channels"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A published EPySeg model: where to download it and how to check it."""
+
+    name: str
+    url: str
+    md5: str
+    description: str
+    encoder: str = "vgg16"
+    n_outputs: int = 7
+
+    def card(self) -> ModelCard:
+        return ModelCard(
+            name=self.name,
+            encoder=self.encoder,
+            n_outputs=self.n_outputs,
+            outputs="epyseg7" if self.n_outputs == 7 else "bonds",
+            provenance={"source": self.url, "md5": self.md5, "origin": "EPySeg (Aigouy et al. 2020)"},
+        )
+
+
+_GITLAB = "https://gitlab.com/baigouy/models/raw/master/"
+PRETRAINED = {
+    p.name: p
+    for p in (
+        Pretrained(
+            "Linknet-vgg16-sigmoid-v2",
+            _GITLAB + "model_linknet-vgg16_shells_v2.h5",
+            "98c8a51f3365e77c07a4f9e95669c259",
+            "EPySeg's default published model (v2)",
+        ),
+        Pretrained(
+            "Linknet-vgg16-sigmoid",
+            _GITLAB + "model_linknet-vgg16_shells.h5",
+            "266ca9acd9d7a4fe74a473e17952fb6c",
+            "EPySeg's first published model (v1)",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One line of ``epyseg-ij models list``."""
+
+    name: str
+    kind: str  # "shipped", "pretrained", "user", "classical"
+    available: bool
+    description: str
+
+
+@dataclass
+class Model:
+    """A loaded network with its card."""
+
+    keras: Any
+    card: ModelCard
+    path: Path | None
+    _compiled: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Network outputs (N, H, W, C) for a float32 batch (N, H, W, 1); H and W multiples of 32."""
+        if self._compiled is None:
+            spec = tf().TensorSpec([None, None, None, self.card.input_channels], tf().float32)
+            self._compiled = tf().function(lambda x: self.keras(x, training=False), input_signature=[spec])
+        return self._compiled(batch).numpy()
+
+
+# ---------------------------------------------------------------------------------------------------------- places
+
+
+def home() -> Path:
+    """The cache directory: ``$EPYSEG_IJ_HOME`` or the per-user cache (e.g. ``~/.cache/epyseg-ij``)."""
+    return Path(os.environ.get("EPYSEG_IJ_HOME") or pooch.os_cache("epyseg-ij")).expanduser()
+
+
+def user_model_path(name: str) -> Path:
+    """Where the user model called ``name`` lives."""
+    if not name or Path(name).name != name or name.startswith("."):
+        raise InputError(f"invalid model name {name!r}: use a plain name such as 'wing-disc-v1'")
+    return home() / "models" / f"{name}.h5"
+
+
+def shipped_model_path() -> Path:
+    """The default model that ships inside the package."""
+    return Path(str(resources.files("epyseg_ij") / "data" / "default.h5"))
+
+
+def epyseg_cache_path(name: str) -> Path:
+    """Where EPySeg itself caches a published model."""
+    return Path.home() / ".keras" / "epyseg" / f"{name}.h5"
+
+
+# ------------------------------------------------------------------------------------------------------ registry
+
+
+def list_models() -> list[ModelInfo]:
+    """All models known by name: the shipped default, EPySeg's published ones, the user's own."""
+    infos = [
+        ModelInfo(DEFAULT_MODEL, "shipped", shipped_model_path().exists(), "epyseg-ij's default model"),
+        ModelInfo(CLASSICAL_MODEL, "classical", True, "ridge filter + seeded watershed (no network)"),
+    ]
+    for p in PRETRAINED.values():
+        infos.append(ModelInfo(p.name, "pretrained", _cached_pretrained(p) is not None, p.description))
+    for path in sorted((home() / "models").glob("*.h5")):
+        card = read_card(path)
+        infos.append(ModelInfo(path.stem, "user", True, card.provenance.get("description", card.encoder)))
+    return infos
+
+
+def resolve(model: str | os.PathLike | None) -> Path:
+    """The .h5 file behind a model name or path, downloading a published model if needed."""
+    name = DEFAULT_MODEL if model is None else str(model)
+    if name == DEFAULT_MODEL:
+        path = shipped_model_path()
+        if not path.exists():
+            raise ModelError(
+                f"the default model is missing from the installation ({path}); reinstall epyseg-ij"
+            )
+        return path
+    if name in PRETRAINED:
+        return fetch(name)
+    path = Path(name).expanduser()
+    if path.suffix.lower() == ".h5" or path.exists():
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        return path
+    user = user_model_path(name)
+    if user.exists():
+        return user
+    known = ", ".join(i.name for i in list_models())
+    raise ModelError(f"unknown model {name!r}; known models: {known} (or give a path to an .h5 file)")
+
+
+def fetch(name: str) -> Path:
+    """Path to a published EPySeg model, downloaded once into the cache (or reused from EPySeg's own cache)."""
+    if name not in PRETRAINED:
+        raise ModelError(f"{name!r} is not a published model; published: {', '.join(PRETRAINED)}")
+    pretrained = PRETRAINED[name]
+    return _cached_pretrained(pretrained) or download(pretrained, home() / "pretrained")
+
+
+def download(pretrained: Pretrained, folder: Path) -> Path:
+    """Download a published model into ``folder`` and check its md5; one clear error if that fails."""
+    target = folder / f"{pretrained.name}.h5"
+    try:
+        fetched = pooch.retrieve(
+            pretrained.url,
+            known_hash=f"md5:{pretrained.md5}",
+            fname=target.name,
+            path=folder,
+            # GitLab refuses requests that look like scripts.
+            downloader=pooch.HTTPDownloader(
+                headers={"User-Agent": "Mozilla/5.0"}, progressbar=True, timeout=30
+            ),
+        )
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelError(
+            f"could not download {pretrained.name} from {pretrained.url} ({reason[:200]}); "
+            f"download it by hand and put it at {target} (md5 {pretrained.md5})"
+        ) from None
+    return Path(fetched)
+
+
+def _cached_pretrained(pretrained: Pretrained) -> Path | None:
+    for path in (home() / "pretrained" / f"{pretrained.name}.h5", epyseg_cache_path(pretrained.name)):
+        if path.is_file() and md5sum(path) == pretrained.md5:
+            return path
+    return None
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- build/load
+
+
+def build_linknet(encoder: str = "vgg16", n_outputs: int = 7, input_channels: int = 1):
+    """A segmentation-models Linknet with sigmoid outputs and no ImageNet weights.
+
+    Examples
+    --------
+    >>> build_linknet("vgg16", 7).output_shape
+    (None, None, None, 7)
+    """
+    try:
+        return sm().Linknet(
+            encoder,
+            encoder_weights=None,
+            input_shape=(None, None, input_channels),
+            classes=n_outputs,
+            activation="sigmoid",
+        )
+    except (ValueError, KeyError) as error:
+        raise ModelError(f"cannot build a Linknet with encoder {encoder!r}: {error}") from None
+
+
+def load(model: str | os.PathLike | Model | None = None) -> Model:
+    """Load a model by name (``default``, a published or user model) or from an .h5 path."""
+    if isinstance(model, Model):
+        return model
+    path = resolve(model).resolve()
+    return _load_cached(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _load_cached(path: Path, mtime_ns: int) -> Model:
+    card = read_card(path)
+    network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
+    load_weights(network, path)
+    log.info("loaded model %s from %s", card.name, path)
+    return Model(network, card, path)
+
+
+def read_card(path: Path) -> ModelCard:
+    """The card of an .h5 model file; inferred from the weights for files saved by EPySeg or plain Keras."""
+    try:
+        with h5py.File(path, "r") as f:
+            if CARD_ATTR in f.attrs:
+                return ModelCard.from_json(_text(f.attrs[CARD_ATTR]))
+            names, shapes = _weight_layout(f)
+    except (OSError, KeyError, ValueError) as error:
+        raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
+    for p in PRETRAINED.values():
+        if path.name == f"{p.name}.h5":
+            return p.card()
+    if not names:
+        raise ModelError(f"{path} holds no weights")
+    if "block5_conv3" not in names or "block5_conv4" in names:
+        raise ModelError(
+            f"cannot tell the encoder of {path}; import it with: epyseg-ij models import PATH --encoder ENC"
+        )
+    n_outputs = shapes[-1][-1][-1]
+    return ModelCard(
+        name=path.stem,
+        encoder="vgg16",
+        n_outputs=n_outputs,
+        outputs="epyseg7" if n_outputs == 7 else "bonds",
+        input_channels=shapes[0][0][2],
+        provenance={"source": str(path), "card": "inferred from the weights"},
+    )
+
+
+def load_weights(network, path: Path) -> None:
+    """Set the network's weights from an .h5 file, layer by layer in order (as Keras does), checking shapes."""
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            stored = [
+                [np.asarray(group[name][_text(w)]) for w in group[name].attrs["weight_names"]]
+                for name in map(_text, group.attrs["layer_names"])
+                if len(group[name].attrs["weight_names"])
+            ]
+    except (OSError, KeyError, ValueError) as error:
+        raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
+    layers = [layer for layer in network.layers if layer.weights]
+    if len(layers) != len(stored):
+        raise ModelError(
+            f"{path} has {len(stored)} layers with weights, the network {len(layers)}: not this model"
+        )
+    for layer, values in zip(layers, stored, strict=True):
+        expected = [tuple(w.shape) for w in layer.weights]
+        if expected != [v.shape for v in values]:
+            raise ModelError(f"{path}: weights of layer {layer.name} have the wrong shapes: not this model")
+        layer.set_weights([v.astype(np.float32) for v in values])
+
+
+def save_model(network, path: os.PathLike, card: ModelCard, dtype: str = "float32") -> Path:
+    """Write weights (Keras-2 .h5 layout, loadable by EPySeg) and card atomically; ``dtype`` float16 halves the size."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    layers = [layer for layer in network.layers]
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = [layer.name.encode() for layer in layers]
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = b"2.21.0"  # the tf-keras layout this writes
+            f.attrs[CARD_ATTR] = card.to_json()
+            for layer in layers:
+                group = f.create_group(layer.name)
+                names = [w.name for w in layer.weights]
+                group.attrs["weight_names"] = [n.encode() for n in names]
+                for name, value in zip(names, layer.get_weights(), strict=True):
+                    group.create_dataset(name, data=value.astype(dtype))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def import_model(source: os.PathLike, name: str, encoder: str | None = None, overwrite: bool = False) -> Path:
+    """Copy an .h5 model into the user store under ``name`` with a card, after checking that it loads."""
+    source, target = Path(source), user_model_path(name)
+    if target.exists() and not overwrite:
+        raise InputError(
+            f"a model named {name!r} already exists ({target}); choose another name or overwrite"
+        )
+    if encoder:
+        with h5py.File(source, "r") as f:
+            shapes = _weight_layout(f)[1]
+        n_outputs = shapes[-1][-1][-1]
+        card = ModelCard(name, encoder, "epyseg7" if n_outputs == 7 else "bonds", n_outputs, shapes[0][0][2])
+    else:
+        card = read_card(source)
+    card = dataclasses.replace(card, name=name, provenance={**card.provenance, "imported_from": str(source)})
+    network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
+    load_weights(network, source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    with h5py.File(tmp, "r+") as f:
+        f.attrs[CARD_ATTR] = card.to_json()
+    os.replace(tmp, target)
+    return target
+
+
+def stamp(**provenance: Any) -> dict[str, Any]:
+    """Provenance with a UTC time stamp, for new cards."""
+    return {"created": datetime.now(UTC).isoformat(timespec="seconds"), **provenance}
+
+
+def _weight_layout(f: h5py.File) -> tuple[list[str], list[list[tuple[int, ...]]]]:
+    group = f["model_weights"] if "model_weights" in f else f
+    names, shapes = [], []
+    for name in map(_text, group.attrs["layer_names"]):
+        weights = [_text(w) for w in group[name].attrs["weight_names"]]
+        if weights:
+            names.append(name)
+            shapes.append([group[name][w].shape for w in weights])
+    return names, shapes
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

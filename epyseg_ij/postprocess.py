@@ -1,0 +1,184 @@
+"""From network outputs to closed 1-px outlines and cell labels (Tissue Analyzer convention).
+
+Outlines are uint8 masks, 255 on 1-px boundaries that are 8-connected lines; cells are the 4-connected regions of 0.
+"""
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.morphology import remove_small_objects
+from skimage.segmentation import watershed
+
+FOUR = ndi.generate_binary_structure(2, 1)
+_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+INTERIOR, SEED, MARKER = 1, 2, 4  # bits of the per-pixel code made by `decode`
+MIN_MARKER_PX = 5  # smaller cell cores are noise (EPySeg fills non-bond regions < 5 px)
+
+
+def decode(probs: np.ndarray, outputs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel reading of network outputs: a bond likelihood and a code of cell-interior and seed bits.
+
+    Parameters
+    ----------
+    probs : (H, W, C) float array
+        Sigmoid outputs. ``outputs="epyseg7"``: EPySeg's channels (0-2 bonds 1, 3 and 5 px wide, 3-4 their
+        inverses, 5 cell seeds, 6 its inverse). ``outputs="bonds"``: one boundary-probability channel.
+
+    Returns
+    -------
+    bonds : (H, W) float32 in [0, 1]
+        For 7 channels, the mean of the five bond-like maps: highest on the 1-px line, fading over 2 px.
+    code : (H, W) uint8
+        ``INTERIOR`` where a pixel is more than 1 px from any bond, ``SEED`` on seed blobs.
+    """
+    if outputs == "epyseg7":
+        p = [probs[..., i] for i in range(7)]
+        bonds = (p[0] + p[1] + p[2] + (2 - p[3] - p[4])) / 5
+        interior = p[3] - p[1] > 0  # mean of ch3 and not-ch1 above 0.5
+        seed = p[5] - p[6] > 0
+        code = interior.view(np.uint8) * np.uint8(INTERIOR) | seed.view(np.uint8) * np.uint8(SEED)
+    elif outputs == "bonds":
+        bonds = probs[..., 0]
+        code = (bonds < 0.5).view(np.uint8) * np.uint8(INTERIOR)
+    else:
+        raise ValueError(f"unknown outputs {outputs!r}")
+    return np.clip(bonds, 0, 1).astype(np.float32, copy=False), code
+
+
+def choose_markers(code: np.ndarray) -> np.ndarray:
+    """One watershed marker per cell: cell interiors, split at seed blobs where an interior holds several.
+
+    An interior region with two or more seed blobs is two or more cells joined through a gap in their bond: its
+    seed blobs become the markers. Markers smaller than ``MIN_MARKER_PX`` are dropped.
+    """
+    interior = (code & INTERIOR).astype(bool)
+    regions, n = ndi.label(interior, structure=FOUR)
+    seeds, n_seeds = ndi.label((code & SEED).astype(bool) & interior, structure=FOUR)
+    if n_seeds:
+        on_seed = seeds > 0
+        pairs = np.unique(regions[on_seed].astype(np.int64) * (n_seeds + 1) + seeds[on_seed])
+        several = np.bincount(pairs // (n_seeds + 1), minlength=n + 1) >= 2
+        several[0] = False
+        split = several[regions]
+        interior &= ~split
+        interior |= split & on_seed
+    return remove_small_objects(interior, max_size=MIN_MARKER_PX - 1, connectivity=1)
+
+
+def flood(bonds: np.ndarray, markers: np.ndarray) -> np.ndarray:
+    """Seeded watershed of the bond map from labelled markers (4-connected), without lines.
+
+    Only the pixels outside the markers and on the markers' rims are flooded, which is several times faster than
+    flooding the whole image and gives the same regions.
+    """
+    core = ndi.binary_erosion(markers > 0, structure=FOUR, border_value=1)
+    rims = np.where(core, 0, markers)
+    regions = watershed(bonds, rims, mask=~core, connectivity=1)
+    regions[core] = markers[core]
+    return regions
+
+
+def labels_from_outlines(outlines: np.ndarray) -> np.ndarray:
+    """Number the cells of an outline mask.
+
+    Parameters
+    ----------
+    outlines : (H, W) array
+        Non-zero on boundaries.
+
+    Returns
+    -------
+    labels : (H, W) uint16 or uint32
+        The 4-connected regions of 0 numbered 1..n in raster order (uint32 only when n > 65535), 0 on boundaries.
+
+    Examples
+    --------
+    >>> labels_from_outlines(np.array([[0, 255, 0]], np.uint8))
+    array([[1, 0, 2]], dtype=uint16)
+    """
+    if outlines.ndim != 2:
+        raise ValueError(f"outlines must be 2D, got shape {outlines.shape}")
+    labels = np.empty(outlines.shape, np.int32)
+    n = ndi.label(outlines == 0, structure=FOUR, output=labels)
+    return labels.astype(np.uint16) if n <= np.iinfo(np.uint16).max else labels.view(np.uint32)
+
+
+def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) -> np.ndarray:
+    """1-px boundaries between the regions of a label image.
+
+    Every pair of 4-adjacent pixels with different labels gets one boundary pixel: the one with the higher ``bonds``
+    value (the upper or left one on ties, or without ``bonds``). Boundary pixels that separate nothing are then given
+    back to the cell around them, so lines are 1 px wide and the cells are the 4-connected regions of 0.
+
+    Parameters
+    ----------
+    regions : (H, W) integer array
+        A partition of the image, e.g. a watershed without lines or a ground-truth label image; 0 is a region too.
+    bonds : (H, W) float array, optional
+        Boundary likelihood used to put each line on the ridge.
+
+    Returns
+    -------
+    outlines : (H, W) uint8, 255 on boundaries.
+
+    Examples
+    --------
+    >>> outlines_from_regions(np.array([[1, 1, 2, 2]]))
+    array([[  0, 255,   0,   0]], dtype=uint8)
+    """
+    if regions.ndim != 2:
+        raise ValueError(f"regions must be 2D, got shape {regions.shape}")
+    boundary = np.zeros(regions.shape, bool)
+    for axis in (0, 1):
+        first = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
+        second = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+        differ = regions[first] != regions[second]
+        take_second = differ & (bonds[second] > bonds[first]) if bonds is not None else np.zeros_like(differ)
+        boundary[first] |= differ & ~take_second
+        boundary[second] |= take_second
+    ids = regions.astype(np.int64)
+    _thin(boundary, ids)
+    if _drop_fragments(boundary, ids):
+        _thin(boundary, ids)
+    return boundary.view(np.uint8) * np.uint8(255)
+
+
+def _drop_fragments(boundary: np.ndarray, ids: np.ndarray) -> bool:
+    """Turn into boundary the pieces of a region cut off from its largest piece (1-px slivers); True if any."""
+    pieces, n = ndi.label(~boundary, structure=FOUR)
+    if n == 0:
+        return False
+    flat = pieces.ravel()
+    first = np.unique(flat, return_index=True)[1][1:]  # one pixel of each piece, pieces 1..n
+    region = ids.ravel()[first]
+    size = np.bincount(flat, minlength=n + 1)[1:]
+    order = np.lexsort((-size, region))  # by region, largest piece first
+    largest = np.zeros(n + 1, bool)
+    largest[1 + order[np.r_[True, region[order][1:] != region[order][:-1]]]] = True
+    fragment = ~largest[pieces] & ~boundary
+    boundary |= fragment
+    return bool(fragment.any())
+
+
+def _thin(boundary: np.ndarray, ids: np.ndarray) -> None:
+    """Give redundant boundary pixels back to their cell, in place, until every boundary pixel separates cells.
+
+    A boundary pixel is redundant when its non-boundary 4-neighbours all belong to one region. Pixels are visited in
+    two checkerboard phases so that two 4-adjacent pixels are never released together (which could merge cells).
+    """
+    h, w = boundary.shape
+    padded_ids = np.full((h + 2, w + 2), -1, np.int64)
+    parity = np.add.outer(np.arange(h), np.arange(w)) % 2
+    quiet_phases = 0
+    phase = 0
+    while quiet_phases < 2:
+        padded_ids[1:-1, 1:-1] = np.where(boundary, -1, ids)
+        ys, xs = np.nonzero(boundary & (parity == phase))
+        around = np.stack([padded_ids[ys + 1 + dy, xs + 1 + dx] for dy, dx in _STEPS])
+        known = around >= 0
+        top = around.max(axis=0)
+        low = np.where(known, around, np.iinfo(np.int64).max).min(axis=0)
+        free = known.any(axis=0) & (top == low)
+        boundary[ys[free], xs[free]] = False
+        ids[ys[free], xs[free]] = top[free]
+        quiet_phases = 0 if free.any() else quiet_phases + 1
+        phase ^= 1

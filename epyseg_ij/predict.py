@@ -1,0 +1,218 @@
+"""Run a network over a 2D plane in tiles: normalise, mirror-pad, batch, test-time augment, stitch.
+
+Tiles start every ``tile`` px and see ``overlap / 2`` px of context on each side (mirror padding at the image
+border); the network input is rounded up to a multiple of 32. Each tile's prediction is hard-cropped to its own
+``tile`` px, so stitching has no seams beyond the network's receptive field. Results stream out one tile row at a
+time: memory is bounded by a row of tiles, not by the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from skimage import exposure
+
+from .errors import InputError
+
+TTA_MODES = ("none", "flip", "epyseg")
+NORMALIZATIONS = ("minmax", "percentile")
+PERCENTILES = (2.0, 99.8)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tile size and context (px) and how many tiles go through the network at once."""
+
+    tile: int = 256
+    overlap: int = 32
+    batch: int = 8
+
+    def __post_init__(self):
+        if self.tile < 16 or self.overlap < 0 or self.overlap % 2 or self.batch < 1:
+            raise InputError(
+                f"bad tiling (tile={self.tile}, overlap={self.overlap}, batch={self.batch}): "
+                "tile must be >= 16, overlap even and >= 0, batch >= 1"
+            )
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """The affine map from raw values to network input: ``(x - low) / (high - low)``, optionally inverted."""
+
+    low: float
+    high: float
+    invert: bool = False
+    clip: bool = False
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        span = self.high - self.low
+        y = (x.astype(np.float32) - np.float32(self.low)) * np.float32(1 / span if span > 0 else 0)
+        if self.clip:
+            np.clip(y, 0, 1, out=y)
+        return 1 - y if self.invert else y
+
+
+def intensity_range(plane: np.ndarray, method: str = "minmax", invert: bool = False) -> Intensity:
+    """EPySeg's normalisation: min-max over the whole plane, or the 2-99.8 percentiles (clipped to [0, 1]).
+
+    Examples
+    --------
+    >>> intensity_range(np.array([[10, 20], [30, 50]]))(np.array([30]))
+    array([0.5], dtype=float32)
+    """
+    if method not in NORMALIZATIONS:
+        raise InputError(f"unknown normalization {method!r}; use one of {', '.join(NORMALIZATIONS)}")
+    low, high = float(plane.min()), float(plane.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InputError("the image contains NaN or infinite values")
+    if method == "percentile":
+        low, high = percentiles(plane, PERCENTILES)
+    return Intensity(low, high, invert, clip=method == "percentile")
+
+
+def percentiles(plane: np.ndarray, q: tuple[float, ...]) -> tuple[float, ...]:
+    """Percentiles of a plane; exact from a histogram for 8/16-bit images (no sorted copy of a large image)."""
+    if plane.dtype in (np.uint8, np.uint16):
+        cdf = np.cumsum(np.bincount(plane.ravel(), minlength=1))
+        return tuple(float(np.searchsorted(cdf, p / 100 * (cdf[-1] - 1), side="right")) for p in q)
+    sample = plane.ravel()[:: max(1, plane.size // 4_000_000)]
+    return tuple(float(v) for v in np.percentile(sample, q))
+
+
+def axis_windows(n: int, tile: int, margin: int) -> tuple[int, list[int]]:
+    """Window length and output starts along one axis; windows run from ``start - margin`` for ``length`` px.
+
+    Each window's output is ``min(tile, n)`` px from its start; the last start is moved back so the windows end
+    exactly at ``n`` (overlapping the previous one) instead of padding.
+
+    Examples
+    --------
+    >>> axis_windows(600, 256, 16)
+    (288, [0, 256, 344])
+    """
+    size = min(tile, n)
+    length = -(-(size + 2 * margin) // 32) * 32
+    starts = list(range(0, n - size + 1, size))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return length, starts
+
+
+def read_window(plane: np.ndarray, y: int, x: int, height: int, width: int) -> np.ndarray:
+    """``plane[y:y+height, x:x+width]`` with mirror padding wherever the window leaves the plane."""
+    h, w = plane.shape
+    y0, y1, x0, x1 = max(y, 0), min(y + height, h), max(x, 0), min(x + width, w)
+    crop = plane[y0:y1, x0:x1]
+    pad = ((y0 - y, y + height - y1), (x0 - x, x + width - x1))
+    return np.pad(crop, pad, mode="symmetric") if any(p for pair in pad for p in pair) else crop
+
+
+Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def tta_transforms(
+    mode: str, plane: np.ndarray | None = None, intensity: Intensity | None = None
+) -> list[Transform]:
+    """(forward, inverse) pairs over batches (N, H, W, C): ``none`` 1, ``flip`` the 8 dihedral views,
+    ``epyseg`` the 8 views plus EPySeg's 5 intensity variants (contrast stretches, gamma, log, sigmoid)."""
+    if mode not in TTA_MODES:
+        raise InputError(f"unknown tta {mode!r}; use one of {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [(_same, _same)]
+    views = [(_dihedral(k, flip), _dihedral_inverse(k, flip)) for flip in (False, True) for k in range(4)]
+    if mode == "flip":
+        return views
+    low, high = (0.0, 1.0)
+    if plane is not None and intensity is not None:
+        p = np.array(percentiles(plane, (0.9, 98, 5, 95)), np.float32)
+        low, high = intensity(p[:2]), intensity(p[2:])
+        low, high = sorted(low), sorted(high)
+    stretches = [
+        lambda x, r=tuple(low): exposure.rescale_intensity(x, in_range=r, out_range=(0.0, 1.0)),
+        lambda x, r=tuple(high): exposure.rescale_intensity(x, in_range=r, out_range=(0.0, 1.0)),
+        lambda x: exposure.adjust_gamma(np.clip(x, 0, None), gamma=0.8, gain=0.9),
+        lambda x: exposure.adjust_log(np.clip(x, 0, None)),
+        lambda x: exposure.adjust_sigmoid(x, gain=5),
+    ]
+    return views + [(f, _same) for f in stretches]
+
+
+def _same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _dihedral(k: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.rot90(x[:, :, ::-1] if flip else x, k, axes=(1, 2))
+
+
+def _dihedral_inverse(k: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
+    def inverse(y: np.ndarray) -> np.ndarray:
+        y = np.rot90(y, -k, axes=(1, 2))
+        return y[:, :, ::-1] if flip else y
+
+    return inverse
+
+
+def count_tiles(shape: tuple[int, int], tiling: Tiling) -> int:
+    """How many tiles ``predict_rows`` runs for a plane of this shape."""
+    margin = tiling.overlap // 2
+    return len(axis_windows(shape[0], tiling.tile, margin)[1]) * len(
+        axis_windows(shape[1], tiling.tile, margin)[1]
+    )
+
+
+def predict_rows(
+    plane: np.ndarray,
+    network: Callable[[np.ndarray], np.ndarray],
+    tiling: Tiling,
+    intensity: Intensity,
+    tta: list[Transform],
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Predict a plane one tile row at a time.
+
+    Parameters
+    ----------
+    plane : (H, W) array, raw values.
+    network : function from a float32 batch (N, h, w, 1) to (N, h, w, C), h and w multiples of 32.
+    tiling, intensity, tta : see ``Tiling``, ``intensity_range``, ``tta_transforms``.
+    on_batch : called with the number of tiles after every network batch (progress, cancellation).
+
+    Yields
+    ------
+    (y, rows) : the first plane row of the strip and the strip's predictions, float32 (rows, W, C). Strips follow
+        each other without gaps or overlaps and cover the plane.
+    """
+    height, width = plane.shape
+    margin = tiling.overlap // 2
+    win_h, ys = axis_windows(height, tiling.tile, margin)
+    win_w, xs = axis_windows(width, tiling.tile, margin)
+    out_h, out_w = min(tiling.tile, height), min(tiling.tile, width)
+    done = 0
+    for y in ys:
+        strip = None
+        for first in range(0, len(xs), tiling.batch):
+            chunk = xs[first : first + tiling.batch]
+            batch = np.stack([read_window(plane, y - margin, x - margin, win_h, win_w) for x in chunk])
+            batch = intensity(batch)[..., np.newaxis]
+            pred = _predict_tta(network, batch, tta)[:, margin : margin + out_h, margin : margin + out_w]
+            if strip is None:
+                strip = np.empty((out_h, width, pred.shape[-1]), np.float32)
+            for x, tile in zip(chunk, pred, strict=True):
+                strip[:, x : x + out_w] = tile
+            if on_batch:
+                on_batch(len(chunk))
+        yield max(y, done), strip[done - y if done > y else 0 :]
+        done = y + out_h
+
+
+def _predict_tta(
+    network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, tta: list[Transform]
+) -> np.ndarray:
+    total = None
+    for forward, inverse in tta:
+        pred = inverse(network(np.ascontiguousarray(forward(batch), dtype=np.float32)))
+        total = pred.astype(np.float32, copy=True) if total is None else total.__iadd__(pred)
+    return total / len(tta) if len(tta) > 1 else total

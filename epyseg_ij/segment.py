@@ -1,0 +1,251 @@
+"""``segment``: the one call that turns an image into Tissue Analyzer outlines, cell labels and a bond map."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from . import models, postprocess, predict
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+BAND_PIXELS = 8_000_000  # post-processing works on bands of about this many pixels (one band for most images)
+BAND_MARGIN = 128  # context above and below a band (px): more than a cell's diameter in epithelial images
+CHANNEL_AXES = "CS"
+
+
+@dataclass
+class Segmentation:
+    """What ``segment`` returns; arrays have the input's shape without its channel axis."""
+
+    outlines: np.ndarray  # uint8, 255 on 1-px boundaries (8-connected), cells = 4-connected regions of 0
+    labels: np.ndarray  # uint16 (uint32 above 65535 cells in a plane), 0 on boundaries
+    bonds: np.ndarray  # float32 boundary likelihood in [0, 1]
+    axes: str  # e.g. "YX", "ZYX", "TZYX"
+    n_cells: list[int]  # per plane, in stack order
+
+
+def segment(
+    image: np.ndarray,
+    model: str | Path | models.Model | None = None,
+    *,
+    axes: str | None = None,
+    channel: int | None = None,
+    invert: bool = False,
+    normalization: str | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch: int = 8,
+    tta: str = "none",
+    min_size: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Segmentation:
+    """Segment the cells of a 2D epithelium image, or of every plane of a stack.
+
+    Parameters
+    ----------
+    image : array
+        2D (Y, X), a stack or time-lapse (e.g. Z, Y, X), or multichannel (channel first or last), any integer or
+        float dtype. Membranes bright on a dark background (see ``invert``).
+    model : name, path or loaded model
+        ``None`` for the shipped default model; a published EPySeg model name; a user model name; an .h5 path.
+    axes : str, optional
+        tifffile/ImageJ axis letters (``"YX"``, ``"ZYX"``, ``"YXC"``, ``"TZCYX"`` ...); guessed from the shape if
+        omitted (see ``guess_axes``). ``C`` or ``S`` is the channel axis, ``Y``/``X`` the plane, the rest stacks.
+    channel : int, optional
+        Which channel to segment (0-based) when the image has several.
+    invert : bool
+        Set for dark membranes on a bright background.
+    normalization : "minmax" or "percentile"
+        Min-max over the whole plane (EPySeg's default) or the 2-99.8 % percentiles; default from the model card.
+    tile, overlap, batch : int
+        Tile size and context (px) and tiles per network call; tile and overlap default to the model card's.
+    tta : "none", "flip" or "epyseg"
+        Test-time augmentation: 1 pass, the 8 dihedral views, or EPySeg's 13 passes.
+    min_size : int
+        Cells smaller than this (px) are merged into a neighbour.
+    progress : callable(done, total), optional
+        Called after every batch of tiles; raising ``errors.Cancelled`` from it stops the job.
+
+    Returns
+    -------
+    Segmentation
+
+    Examples
+    --------
+    >>> result = segment(image)  # doctest: +SKIP
+    >>> result.labels.max(), result.outlines.dtype  # doctest: +SKIP
+    (412, dtype('uint8'))
+    """
+    planes, out_axes, stack_shape = as_planes(np.asarray(image), axes, channel)
+    network = models.load(model)
+    card = network.card
+    tiling = predict.Tiling(tile or card.tile, card.overlap if overlap is None else overlap, batch)
+    total = sum(predict.count_tiles(p.shape, tiling) for p in planes)
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    results = [
+        segment_plane(
+            p, network, tiling, normalization or card.normalization, invert, tta, min_size, on_batch
+        )
+        for p in planes
+    ]
+    return _assemble(results, out_axes, stack_shape)
+
+
+def segment_plane(
+    plane: np.ndarray,
+    network: models.Model,
+    tiling: predict.Tiling,
+    normalization: str,
+    invert: bool,
+    tta: str,
+    min_size: int,
+    on_batch: Callable[[int], None],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
+    intensity = predict.intensity_range(plane, normalization, invert)
+    transforms = predict.tta_transforms(tta, plane, intensity)
+    bonds = np.empty(plane.shape, np.float32)
+    code = np.empty(plane.shape, np.uint8)
+    for y, rows in predict.predict_rows(
+        plane, network.predict_batch, tiling, intensity, transforms, on_batch
+    ):
+        bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
+        del rows
+    if intensity.high == intensity.low:  # a constant image holds no cells
+        code[:] = 0
+    outlines, labels = _cells(bonds, code, min_size)
+    return outlines, labels, bonds
+
+
+def _cells(bonds: np.ndarray, code: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Markers → watershed → 1-px outlines → labels, band by band; cells below ``min_size`` lose their markers."""
+    bands = _bands(*bonds.shape)
+    for (start, stop), (low, high) in bands:
+        markers = postprocess.choose_markers(code[low:high] & (postprocess.INTERIOR | postprocess.SEED))
+        code[start:stop] |= markers[start - low : stop - low].view(np.uint8) * np.uint8(postprocess.MARKER)
+    while True:
+        regions = np.empty(bonds.shape, np.int32)
+        if ndi.label(code >= postprocess.MARKER, structure=postprocess.FOUR, output=regions) == 0:
+            return np.zeros(bonds.shape, np.uint8), np.zeros(bonds.shape, np.uint16)
+        for (start, stop), (low, high) in bands:
+            markers = np.where(code[low:high] >= postprocess.MARKER, regions[low:high], 0)
+            regions[start:stop] = postprocess.flood(bonds[low:high], markers)[start - low : stop - low]
+        outlines = np.empty(bonds.shape, np.uint8)
+        for (start, stop), (low, high) in bands:
+            lines = postprocess.outlines_from_regions(regions[low:high], bonds[low:high])
+            outlines[start:stop] = lines[start - low : stop - low]
+        del regions
+        labels = postprocess.labels_from_outlines(outlines)
+        small = np.bincount(labels.ravel()) < min_size
+        small[0] = False
+        if not small.any():
+            return outlines, labels
+        code[small[labels]] &= ~np.uint8(postprocess.MARKER)
+        min_size = 0  # one merge round: merged cells are not re-examined
+
+
+def _bands(height: int, width: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Row bands ``(start, stop)`` with their context ``(low, high)``; a single band for most images."""
+    rows = max(64, BAND_PIXELS // max(width, 1))
+    if rows >= height:
+        return [((0, height), (0, height))]
+    count = math.ceil(height / rows)
+    edges = [round(i * height / count) for i in range(count + 1)]
+    return [
+        ((a, b), (max(0, a - BAND_MARGIN), min(height, b + BAND_MARGIN)))
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
+
+
+def guess_axes(shape: tuple[int, ...], channel: int | None = None) -> str:
+    """Axis letters for an array without metadata.
+
+    2D is ``YX``. A last axis of 2-4 is colour/channels (``YXC``); with ``channel`` given, a first (or second, in
+    4D) axis of 2-4 is channels; any other leading axis is a stack (``Z``, then ``T``).
+
+    Examples
+    --------
+    >>> guess_axes((512, 512)), guess_axes((512, 512, 3)), guess_axes((3, 512, 512), channel=1)
+    ('YX', 'YXC', 'CYX')
+    >>> guess_axes((10, 512, 512)), guess_axes((5, 2, 64, 64), channel=0)
+    ('ZYX', 'ZCYX')
+    """
+    ndim = len(shape)
+    if ndim < 2 or ndim > 5:
+        raise InputError(f"unsupported image dimensions {shape}: expected 2D to 5D")
+    if ndim == 2:
+        return "YX"
+    small = [2 <= n <= 4 for n in shape]
+    if small[-1]:
+        return "TZYXC"[5 - ndim :]
+    if channel is not None and small[0] and ndim == 3:
+        return "CYX"
+    if channel is not None and ndim >= 4 and small[-3]:
+        return "TZCYX"[5 - ndim :]
+    return "TZYX"[4 - ndim :] if ndim <= 4 else "TZCYX"
+
+
+def as_planes(
+    image: np.ndarray, axes: str | None, channel: int | None
+) -> tuple[list[np.ndarray], str, tuple]:
+    """Check an image and split it into 2D planes; also return the output axes and stack shape."""
+    if image.dtype.kind not in "uifb" or image.size == 0:
+        raise InputError(f"not a usable image: dtype {image.dtype}, shape {image.shape}")
+    if image.dtype == bool:
+        image = image.view(np.uint8)
+    axes = (axes or guess_axes(image.shape, channel)).upper()
+    if len(axes) != image.ndim or len(set(axes)) != len(axes) or not {"Y", "X"} <= set(axes):
+        raise InputError(f"axes {axes!r} do not fit an image of shape {image.shape}")
+    chan = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
+    if len(chan) > 1:
+        raise InputError(f"axes {axes!r} have several channel axes")
+    if chan:
+        n = image.shape[chan[0]]
+        if channel is None and n > 1:
+            raise InputError(
+                f"the image has {n} channels: choose the membrane channel (channel=1..{n} in ImageJ)"
+            )
+        index = 0 if channel is None else channel
+        if not 0 <= index < n:
+            raise InputError(f"channel {index + 1} does not exist: the image has {n} channel(s)")
+        image = np.take(image, index, axis=chan[0])
+        axes = axes.replace(axes[chan[0]], "")
+    elif channel not in (None, 0):
+        raise InputError(f"channel {channel + 1} does not exist: the image has a single channel")
+    stack = [a for a in axes if a not in "YX"]
+    image = np.moveaxis(image, [axes.index("Y"), axes.index("X")], [-2, -1])
+    out_axes = "".join(stack) + "YX"
+    stack_shape = image.shape[:-2]
+    planes = list(image.reshape(-1, *image.shape[-2:])) if stack else [image]
+    return planes, out_axes, stack_shape
+
+
+def _assemble(results, axes: str, stack_shape: tuple) -> Segmentation:
+    outlines, labels, bonds = zip(*results, strict=True)
+    n_cells = [int(lab.max()) for lab in labels]
+    if not stack_shape:
+        return Segmentation(outlines[0], labels[0], bonds[0], axes, n_cells)
+    dtype = np.uint32 if any(lab.dtype == np.uint32 for lab in labels) else np.uint16
+    shape = (*stack_shape, *outlines[0].shape)
+    return Segmentation(
+        np.stack(outlines).reshape(shape),
+        np.stack([lab.astype(dtype, copy=False) for lab in labels]).reshape(shape),
+        np.stack(bonds).reshape(shape),
+        axes,
+        n_cells,
+    )
