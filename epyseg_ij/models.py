@@ -54,9 +54,7 @@ class ModelCard:
         if self.outputs not in OUTPUT_KINDS:
             raise ModelError(f"model card of {self.name!r}: outputs must be one of {OUTPUT_KINDS}")
         if (self.outputs == "epyseg7") != (self.n_outputs == 7):
-            raise ModelError(
-                f"model card of {self.name!r}: {self.outputs} outputs with {self.n_outputs} channels"
-            )
+            raise ModelError(f"model card of {self.name!r}: {self.outputs} outputs with {self.n_outputs} channels")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -187,9 +185,7 @@ def resolve(model: str | os.PathLike | None) -> Path:
     if name == DEFAULT_MODEL:
         path = shipped_model_path()
         if not path.exists():
-            raise ModelError(
-                f"the default model is missing from the installation ({path}); reinstall epyseg-ij"
-            )
+            raise ModelError(f"the default model is missing from the installation ({path}); reinstall epyseg-ij")
         return path
     if name in PRETRAINED:
         return fetch(name)
@@ -223,9 +219,7 @@ def download(pretrained: Pretrained, folder: Path) -> Path:
             fname=target.name,
             path=folder,
             # GitLab refuses requests that look like scripts.
-            downloader=pooch.HTTPDownloader(
-                headers={"User-Agent": "Mozilla/5.0"}, progressbar=True, timeout=30
-            ),
+            downloader=pooch.HTTPDownloader(headers={"User-Agent": "Mozilla/5.0"}, progressbar=True, timeout=30),
         )
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -278,6 +272,8 @@ def load(model: str | os.PathLike | Model | None = None) -> Model:
     """Load a model by name (``default``, a published or user model) or from an .h5 path."""
     if isinstance(model, Model):
         return model
+    if str(model) == CLASSICAL_MODEL:
+        return Model(None, ModelCard(CLASSICAL_MODEL, encoder="none", outputs="bonds", n_outputs=1), None)
     path = resolve(model).resolve()
     return _load_cached(path, path.stat().st_mtime_ns)
 
@@ -334,9 +330,7 @@ def load_weights(network, path: Path) -> None:
         raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
     layers = [layer for layer in network.layers if layer.weights]
     if len(layers) != len(stored):
-        raise ModelError(
-            f"{path} has {len(stored)} layers with weights, the network {len(layers)}: not this model"
-        )
+        raise ModelError(f"{path} has {len(stored)} layers with weights, the network {len(layers)}: not this model")
     for layer, values in zip(layers, stored, strict=True):
         expected = [tuple(w.shape) for w in layer.weights]
         if expected != [v.shape for v in values]:
@@ -372,9 +366,7 @@ def import_model(source: os.PathLike, name: str, encoder: str | None = None, ove
     """Copy an .h5 model into the user store under ``name`` with a card, after checking that it loads."""
     source, target = Path(source), user_model_path(name)
     if target.exists() and not overwrite:
-        raise InputError(
-            f"a model named {name!r} already exists ({target}); choose another name or overwrite"
-        )
+        raise InputError(f"a model named {name!r} already exists ({target}); choose another name or overwrite")
     if encoder:
         with h5py.File(source, "r") as f:
             shapes = _weight_layout(f)[1]

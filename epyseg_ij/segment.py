@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from . import models, postprocess, predict
+from . import classical, models, postprocess, predict
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ def segment(
             progress(done, total)
 
     results = [
-        segment_plane(
-            p, network, tiling, normalization or card.normalization, invert, tta, min_size, on_batch
-        )
+        segment_plane(p, network, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
         for p in planes
     ]
     return _assemble(results, out_axes, stack_shape)
@@ -119,13 +117,14 @@ def segment_plane(
     """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
     intensity = predict.intensity_range(plane, normalization, invert)
     transforms = predict.tta_transforms(tta, plane, intensity)
-    bonds = np.empty(plane.shape, np.float32)
-    code = np.empty(plane.shape, np.uint8)
-    for y, rows in predict.predict_rows(
-        plane, network.predict_batch, tiling, intensity, transforms, on_batch
-    ):
-        bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
-        del rows
+    if network.keras is None:  # the classical baseline
+        bonds, code = postprocess.decode(classical.ridge_bonds(plane, intensity)[..., np.newaxis], "bonds")
+        on_batch(predict.count_tiles(plane.shape, tiling))
+    else:
+        bonds = np.empty(plane.shape, np.float32)
+        code = np.empty(plane.shape, np.uint8)
+        for y, rows in predict.predict_rows(plane, network.predict_batch, tiling, intensity, transforms, on_batch):
+            bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
     if intensity.high == intensity.low:  # a constant image holds no cells
         code[:] = 0
     outlines, labels = _cells(bonds, code, min_size)
@@ -200,9 +199,7 @@ def guess_axes(shape: tuple[int, ...], channel: int | None = None) -> str:
     return "TZYX"[4 - ndim :] if ndim <= 4 else "TZCYX"
 
 
-def as_planes(
-    image: np.ndarray, axes: str | None, channel: int | None
-) -> tuple[list[np.ndarray], str, tuple]:
+def as_planes(image: np.ndarray, axes: str | None, channel: int | None) -> tuple[list[np.ndarray], str, tuple]:
     """Check an image and split it into 2D planes; also return the output axes and stack shape."""
     if image.dtype.kind not in "uifb" or image.size == 0:
         raise InputError(f"not a usable image: dtype {image.dtype}, shape {image.shape}")
@@ -217,9 +214,7 @@ def as_planes(
     if chan:
         n = image.shape[chan[0]]
         if channel is None and n > 1:
-            raise InputError(
-                f"the image has {n} channels: choose the membrane channel (channel=1..{n} in ImageJ)"
-            )
+            raise InputError(f"the image has {n} channels: choose the membrane channel (channel=1..{n} in ImageJ)")
         index = 0 if channel is None else channel
         if not 0 <= index < n:
             raise InputError(f"channel {index + 1} does not exist: the image has {n} channel(s)")

@@ -1,0 +1,49 @@
+# epyseg-ij: `make demo` and `make test` set up everything they need (venv, Debian packages, the ImageJ plug-in).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JAR := build/EPySeg_Bridge.jar
+DEBS := libij-java jython xvfb xauth
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# The demo model: the classical baseline until the shipped default model lands.
+DEMO_MODEL ?= classical
+
+.PHONY: demo test lint bench system-deps jar clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[cpu,test]'
+	# tf-keras declares a dependency on the full tensorflow wheel; tensorflow-cpu already provides it.
+	$(BIN)/pip install --quiet --no-deps tf-keras==2.21.0
+	touch $@
+
+system-deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+jar: $(JAR)
+$(JAR): $(shell find epyseg_ij/java -type f 2>/dev/null) | system-deps
+	sh epyseg_ij/java/build.sh $@
+
+demo: $(STAMP) system-deps
+	$(BIN)/epyseg-ij segment samples/wingdisc_frame00.tif --model $(DEMO_MODEL) --out demo-output --overwrite
+	@echo "results in demo-output/"
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check epyseg_ij tests bench
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check epyseg_ij tests bench
+	$(BIN)/ruff format --check epyseg_ij tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf build demo-output

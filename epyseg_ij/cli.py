@@ -1,0 +1,181 @@
+"""The ``epyseg-ij`` command line: thin wrappers around the engine; errors are one line, never a traceback.
+
+Each sub-command is a pair: ``_add_<name>(subparsers)`` declares it, ``_run_<name>(args)`` runs it and returns the
+exit status. ``COMMANDS`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import Cancelled, EpysegError
+
+log = logging.getLogger("epyseg_ij")
+
+
+def _add_segment(sub) -> None:
+    p = sub.add_parser("segment", help="segment images into Tissue Analyzer folders or label images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("--model", help="model name or .h5 path (default: the shipped model)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--ta", action="store_true", help="write <dir>/<image>/handCorrection.tif (the default)")
+    where.add_argument("--out", type=Path, metavar="DIR", help="write <stem>_outlines.tif and <stem>_labels.tif")
+    p.add_argument("--overwrite", action="store_true", help="replace existing results (hand corrections are kept)")
+    p.add_argument("--tta", choices=("none", "flip", "epyseg"), default="none", help="test-time augmentation")
+    p.add_argument("--channel", type=int, metavar="N", help="membrane channel of multichannel images, from 1")
+    p.add_argument("--invert", action="store_true", help="for dark membranes on a bright background")
+    p.add_argument("--normalization", choices=("minmax", "percentile"), help="default: the model's")
+    p.add_argument("--tile", type=int, metavar="N", help="tile size in px (default: the model's, 256)")
+    p.add_argument("--overlap", type=int, metavar="N", help="context between tiles in px (default: 32)")
+    p.add_argument("--batch", type=int, default=8, metavar="N", help="tiles per network call (default: 8)")
+    p.add_argument("--min-size", type=int, default=0, metavar="PX", help="merge cells smaller than this")
+
+
+def _run_segment(args) -> int:
+    from tqdm import tqdm
+
+    from .batch import find_images, segment_files
+
+    paths = find_images(args.inputs)
+    options = {
+        "tta": args.tta,
+        "channel": None if args.channel is None else args.channel - 1,
+        "invert": args.invert,
+        "normalization": args.normalization,
+        "tile": args.tile,
+        "overlap": args.overlap,
+        "batch": args.batch,
+        "min_size": args.min_size,
+    }
+    with tqdm(total=len(paths), unit="image", disable=None) as bar:
+
+        def report(r) -> None:
+            detail = f"{r.n_cells} cells in {r.seconds:.1f} s" if r.status == "written" else r.message
+            if r.status == "written" and r.message:
+                detail += f"; {r.message}"
+            tqdm.write(f"{r.path}: {r.status}: {detail}")
+            bar.update()
+
+        reports = segment_files(
+            paths, model=args.model, ta=args.out is None, out_dir=args.out, overwrite=args.overwrite,
+            on_file=report, **options,
+        )  # fmt: skip
+    failed = sum(r.status == "failed" for r in reports)
+    done = sum(r.status == "written" for r in reports)
+    print(f"{done} segmented, {len(reports) - done - failed} skipped, {failed} failed")
+    return 1 if failed else 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list, inspect, download or import models")
+    actions = p.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="models known by name")
+    actions.add_parser("info", help="a model's card").add_argument("name")
+    actions.add_parser("fetch", help="download a published EPySeg model").add_argument("name")
+    imp = actions.add_parser("import", help="copy an .h5 model into your model store")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--name", required=True)
+    imp.add_argument("--encoder", help="the network's encoder, for files without a card (e.g. vgg16)")
+    imp.add_argument("--overwrite", action="store_true")
+
+
+def _run_models(args) -> int:
+    from . import models
+
+    if args.action == "list":
+        for m in models.list_models():
+            state = "ready" if m.available else "not downloaded" if m.kind == "pretrained" else "missing"
+            print(f"{m.name:<28} {m.kind:<10} {state:<15} {m.description}")
+    elif args.action == "info":
+        if args.name == models.CLASSICAL_MODEL:
+            print(json.dumps({"name": args.name, "outputs": "bonds", "description": "ridge filter, no network"}))
+        else:
+            path = models.resolve(args.name)
+            print(json.dumps({"path": str(path), **json.loads(models.read_card(path).to_json())}, indent=1))
+    elif args.action == "fetch":
+        print(models.fetch(args.name))
+    else:
+        print(models.import_model(args.path, args.name, args.encoder, args.overwrite))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="compare a segmentation with a ground truth")
+    p.add_argument("pred", type=Path, help="outline mask or label image")
+    p.add_argument("gt", type=Path, help="outline mask or label image")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _run_evaluate(args) -> int:
+    from .metrics import evaluate_files
+
+    scores = evaluate_files(args.pred, args.gt)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        for key, value in scores.items():
+            print(f"{key:<12} {value:.4f}" if isinstance(value, float) else f"{key:<12} {value}")
+    return 0
+
+
+def _add_synth(sub) -> None:
+    from .synth import STYLES
+
+    p = sub.add_parser("synth", help="write synthetic epithelia with exact ground truth (TA layout)")
+    p.add_argument("out", type=Path)
+    p.add_argument("--n", type=int, default=10)
+    p.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--style", choices=sorted(STYLES), default="default")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _run_synth(args) -> int:
+    from .synth import STYLES, write_dataset
+
+    paths = write_dataset(args.out, args.n, tuple(args.size), args.seed, STYLES[args.style], overwrite=args.overwrite)
+    print(f"wrote {len(paths)} images and their masks to {args.out}")
+    return 0
+
+
+COMMANDS = {
+    "segment": (_add_segment, _run_segment),
+    "models": (_add_models, _run_models),
+    "evaluate": (_add_evaluate, _run_evaluate),
+    "synth": (_add_synth, _run_synth),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="epyseg-ij", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"epyseg-ij {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return COMMANDS[args.command][1](args)
+    except Cancelled:
+        print("epyseg-ij: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("epyseg-ij: interrupted", file=sys.stderr)
+        return 130
+    except EpysegError as error:
+        print(f"epyseg-ij: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
