@@ -48,6 +48,7 @@ class Augmentation:
     blur: float = 1.5
 
 
+DEFAULT = Augmentation()
 NONE = Augmentation(dihedral=False, p_geometric=0.0, p_intensity=0.0, p_noise=0.0, p_blur=0.0)
 
 
@@ -109,7 +110,7 @@ def random_tile(
         image, packed = _warped_tile(source, tile, rng, a)
     else:
         y, x = _corner(source.shape, tile, rng)
-        image, packed = _window(source.image, y, x, tile), _window(source.packed, y, x, tile)
+        image, packed = window(source.image, y, x, tile), window(source.packed, y, x, tile)
     if a.dihedral:
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         image, packed = (np.rot90(v[:, ::-1] if flip else v, k) for v in (image, packed))
@@ -139,7 +140,8 @@ def _corner(shape: tuple[int, int], size: int, rng: np.random.Generator) -> tupl
     return tuple(int(rng.integers(0, n - size + 1)) if n >= size else (n - size) // 2 for n in shape)
 
 
-def _window(plane: np.ndarray, y: int, x: int, size: int) -> np.ndarray:
+def window(plane: np.ndarray, y: int, x: int, size: int) -> np.ndarray:
+    """``plane[y:y+size, x:x+size]``, mirrored where the window leaves the plane."""
     h, w = plane.shape
     y0, y1, x0, x1 = max(y, 0), min(y + size, h), max(x, 0), min(x + size, w)
     crop = plane[y0:y1, x0:x1]

@@ -1,0 +1,427 @@
+"""Training data: find image/mask pairs, read and check them, and stream augmented tiles in fixed-size batches.
+
+Two layouts are recognised in every data folder:
+
+* **Tissue Analyzer**: ``foo.tif`` with its mask in ``foo/handCorrection.tif`` (or ``.png``). TA's own 1-px white
+  frame around the mask is removed (the border rows/columns then copy their inner neighbours).
+* **Image/mask pairs**: ``foo.tif`` with ``foo_mask.tif``, ``foo_labels.tif`` or ``foo_outlines.tif`` beside it (any
+  image extension), or an ``images/`` folder with a ``masks/`` or ``labels/`` folder holding files of the same names.
+
+A mask is an outline mask (non-zero on boundaries, zero in cells; thicker lines are thinned to 1 px) or a label
+image (one integer per cell; zero is either a region of its own or, when it only forms thin lines, the boundaries).
+Everything derived from masks (targets, caches) lives in the cache directory, never in the data folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from . import augment, targets
+from .errors import InputError
+from .postprocess import labels_from_outlines, outlines_from_regions
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+TA_MASKS = ("handCorrection.tif", "handCorrection.tiff", "handCorrection.png")
+MASK_SUFFIXES = ("_mask", "_labels", "_outlines")
+IMAGE_FOLDER, MASK_FOLDERS = "images", ("masks", "labels")
+LABEL_MAX_CHANGE = 0.3  # a label image changes value between at most this fraction of 4-adjacent pixel pairs
+_LIST = 5  # how many file names an error message lists
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An image and its mask; ``corrected`` tells whether a person changed a machine-made mask (None: unknown)."""
+
+    image: Path
+    mask: Path
+    layout: str  # "ta" or "pair"
+    corrected: bool | None = None
+
+
+@dataclass
+class TrainingImage:
+    """One image read, checked and prepared for tiling."""
+
+    name: str
+    source: augment.Source
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.source.shape
+
+
+# ------------------------------------------------------------------------------------------------------ discovery
+
+
+def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = False) -> list[Pair]:
+    """All image/mask pairs in the data folders (layouts in the module docstring).
+
+    Parameters
+    ----------
+    folders : paths of data folders.
+    corrected_only : bool
+        Keep only Tissue Analyzer masks that a person changed after ``segment`` wrote them.
+
+    Returns
+    -------
+    list of Pair, in folder order then name order.
+
+    Raises
+    ------
+    InputError
+        A folder is missing or holds no images, an image has no mask, or nothing is left to train on.
+    """
+    if not folders:
+        raise InputError("no data folder given")
+    pairs = [pair for folder in folders for pair in _folder_pairs(Path(folder))]
+    pairs = [Pair(p.image, p.mask, p.layout, hand_corrected(p.mask) if p.layout == "ta" else None) for p in pairs]
+    machine = [p for p in pairs if p.corrected is False]
+    if corrected_only:
+        kept = [p for p in pairs if p.corrected]
+        if not kept:
+            raise InputError(
+                f"none of the {len(pairs)} masks was corrected by hand ({len(machine)} unchanged machine outputs, "
+                f"{len(pairs) - len(machine)} of unknown origin): correct handCorrection.tif files first"
+            )
+        log.info("training on %d hand-corrected of %d masks", len(kept), len(pairs))
+        return kept
+    if machine:
+        log.warning(
+            "%d of %d masks are unchanged machine output (e.g. %s); use corrected_only to skip them",
+            len(machine),
+            len(pairs),
+            machine[0].mask,
+        )
+    return pairs
+
+
+def hand_corrected(mask: Path) -> bool | None:
+    """Whether a machine-made mask was changed since it was written (``io.is_hand_corrected``); None if unknown."""
+    from .io import is_hand_corrected
+
+    return is_hand_corrected(mask)
+
+
+def _folder_pairs(folder: Path) -> list[Pair]:
+    if not folder.is_dir():
+        raise InputError(f"data folder not found: {folder}")
+    if (folder / IMAGE_FOLDER).is_dir():
+        return _images_masks_pairs(folder)
+    images = [p for p in _image_files(folder) if not p.stem.endswith(MASK_SUFFIXES)]
+    if not images:
+        hint = ""
+        if any((folder / m).exists() for m in TA_MASKS):
+            hint = f": it looks like a Tissue Analyzer image folder, give its parent {folder.parent} instead"
+        raise InputError(f"no images in data folder {folder}{hint}")
+    pairs, missing = [], []
+    for image in images:
+        ta = [folder / image.stem / m for m in TA_MASKS if (folder / image.stem / m).is_file()]
+        side = [m for m in _image_files(folder) if m.stem in {image.stem + s for s in MASK_SUFFIXES}]
+        if ta:
+            pairs.append(Pair(image, ta[0], "ta"))
+        elif side:
+            pairs.append(Pair(image, side[0], "pair"))
+        else:
+            missing.append(image.name)
+    if missing:
+        raise InputError(
+            f"{len(missing)} image(s) in {folder} have no mask ({', '.join(missing[:_LIST])}"
+            f"{', ...' if len(missing) > _LIST else ''}): expected NAME/handCorrection.tif or NAME_mask.tif"
+        )
+    return pairs
+
+
+def _images_masks_pairs(folder: Path) -> list[Pair]:
+    masks_dir = next((folder / m for m in MASK_FOLDERS if (folder / m).is_dir()), None)
+    if masks_dir is None:
+        raise InputError(f"{folder} has an {IMAGE_FOLDER}/ folder but no {' or '.join(MASK_FOLDERS)}/ folder")
+    images = _image_files(folder / IMAGE_FOLDER)
+    if not images:
+        raise InputError(f"no images in data folder {folder / IMAGE_FOLDER}")
+    masks = {m.stem: m for m in _image_files(masks_dir)}
+    missing = [i.name for i in images if i.stem not in masks]
+    if missing:
+        raise InputError(
+            f"{len(missing)} image(s) in {folder / IMAGE_FOLDER} have no mask of the same name in {masks_dir} "
+            f"({', '.join(missing[:_LIST])}{', ...' if len(missing) > _LIST else ''})"
+        )
+    return [Pair(i, masks[i.stem], "pair") for i in images]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    )
+
+
+# ------------------------------------------------------------------------------------------------- reading masks
+
+
+def read_image(path: Path, channel: int | None = None) -> np.ndarray:
+    """A 2D image plane from a file (``io.read_image``); ``channel`` picks one channel of a multichannel image."""
+    from .io import read_image as read
+    from .segment import as_planes
+
+    image = read(path)
+    array, axes = image.array, image.axes
+    if axes.endswith("S") and channel is None and _grey(array):
+        array, axes = array[..., 0], axes[:-1]
+    try:
+        planes = as_planes(array, axes, channel)[0]
+    except InputError as error:
+        raise InputError(f"{path.name}: {error}") from None
+    if len(planes) != 1:
+        raise InputError(f"{path} is a stack of {len(planes)} planes: training takes 2D images")
+    return planes[0]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as a 1-px outline mask (uint8, 255 on boundaries); see ``outlines_from_mask``."""
+    from .io import read_image as read
+
+    array = read(path).array
+    if array.ndim == 3 and array.shape[-1] in (3, 4) and _grey(array):
+        array = array[..., 0]
+    return outlines_from_mask(np.squeeze(array), path.name)
+
+
+def _grey(array: np.ndarray) -> bool:
+    """An RGB(A) array whose colour channels are equal."""
+    return array.shape[-1] in (3, 4) and bool(
+        (array[..., 0] == array[..., 1]).all() and (array[..., 0] == array[..., 2]).all()
+    )
+
+
+def outlines_from_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    """Turn an outline mask or a label image into a 1-px outline mask.
+
+    Parameters
+    ----------
+    mask : (H, W) array
+        Binary outline mask (non-zero on boundaries, possibly thicker than 1 px, possibly with Tissue Analyzer's
+        1-px frame) or label image (one integer per cell).
+    name : str
+        For error messages.
+
+    Returns
+    -------
+    outlines : (H, W) uint8, 255 on 1-px boundaries (8-connected lines), cells are the 4-connected regions of 0.
+
+    Raises
+    ------
+    InputError
+        The mask is not 2D, is empty, is mostly boundary, or is neither a binary mask nor a label image.
+
+    Examples
+    --------
+    >>> outlines_from_mask(np.array([[1, 1, 2, 2], [1, 1, 2, 2]]))
+    array([[  0, 255,   0,   0],
+           [  0, 255,   0,   0]], dtype=uint8)
+    """
+    if mask.ndim != 2:
+        raise InputError(f"{name}: a mask must be a 2D image, got shape {mask.shape}")
+    if mask.dtype.kind not in "buif":
+        raise InputError(f"{name}: unsupported mask type {mask.dtype}")
+    if mask.dtype.kind == "f" and not np.all(np.isfinite(mask) & (mask == np.round(mask))):
+        raise InputError(f"{name} is neither a binary outline mask nor a label image (it has fractional values)")
+    values = np.unique(mask)
+    if len(values) <= 2 and values[0] == 0:
+        bonds = mask != 0
+        if not bonds.any():
+            raise InputError(f"{name} is empty (all zero): no boundaries to learn from")
+        bonds = _without_frame(bonds)
+        if bonds.mean() > 0.5:
+            raise InputError(
+                f"{name} is mostly white ({bonds.mean():.0%}): outline masks need white boundaries on black cells"
+            )
+        return _thin(bonds)
+    if not _looks_like_labels(mask):
+        raise InputError(
+            f"{name} is neither a binary outline mask nor a label image ({len(values)} grey levels that change "
+            "between most neighbouring pixels): give white boundaries on black, or one integer per cell"
+        )
+    zero = mask == 0
+    if zero.any() and not ndi.binary_erosion(zero, np.ones((3, 3), bool)).any():
+        return _thin(zero)  # label image whose zeros are boundary lines (a watershed with lines)
+    return outlines_from_regions(mask)
+
+
+def _looks_like_labels(mask: np.ndarray) -> bool:
+    """Piecewise constant: neighbouring pixels mostly share their value (microscope images do not)."""
+    change = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+    pairs = (mask.shape[0] - 1) * mask.shape[1] + mask.shape[0] * (mask.shape[1] - 1)
+    return change <= LABEL_MAX_CHANGE * max(pairs, 1)
+
+
+def _without_frame(bonds: np.ndarray) -> np.ndarray:
+    """Remove a 1-px frame of boundary all around the image (Tissue Analyzer draws one) by copying inner pixels."""
+    if min(bonds.shape) < 4 or not (bonds[0].all() and bonds[-1].all() and bonds[:, 0].all() and bonds[:, -1].all()):
+        return bonds
+    bonds = bonds.copy()
+    bonds[0], bonds[-1] = bonds[1], bonds[-2]
+    bonds[:, 0], bonds[:, -1] = bonds[:, 1], bonds[:, -2]
+    return bonds
+
+
+def _thin(bonds: np.ndarray) -> np.ndarray:
+    """1-px outlines from a boundary map: unchanged if already 1 px wide, otherwise re-drawn along line centres."""
+    square = bonds[:-1, :-1] & bonds[1:, :-1] & bonds[:-1, 1:] & bonds[1:, 1:]
+    if not square.any():
+        return bonds.view(np.uint8) * np.uint8(255)
+    labels = labels_from_outlines(bonds).astype(np.int32)
+    if not labels.any():
+        raise InputError("the mask holds no cells: it is boundary everywhere")
+    centre = ndi.distance_transform_edt(bonds)  # deepest inside thick lines
+    _, (iy, ix) = ndi.distance_transform_edt(labels == 0, return_indices=True)
+    return outlines_from_regions(labels[iy, ix], bonds=centre)
+
+
+# ------------------------------------------------------------------------------------------------ loading, tiling
+
+
+def load_pair(
+    pair: Pair, normalization: str = "minmax", invert: bool = False, channel: int | None = None, cache: bool = True
+) -> TrainingImage:
+    """Read, check and prepare one image/mask pair for tiling.
+
+    The image is normalised as ``segment`` will normalise it (``predict.intensity_range``); the mask becomes
+    packed EPySeg targets (cached in ``targets.cache_dir()`` when ``cache``).
+    """
+    from .predict import intensity_range
+
+    image = read_image(pair.image, channel)
+    outlines = read_mask(pair.mask)
+    if outlines.shape != image.shape:
+        raise InputError(
+            f"mask {pair.mask} is {outlines.shape[1]}x{outlines.shape[0]} px but its image {pair.image.name} is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    if image.dtype == bool:
+        image = image.view(np.uint8)
+    normalised = intensity_range(image, normalization, invert)(image)
+    packed = targets.cached_packed_targets(outlines, cache)
+    return TrainingImage(pair.image.name, augment.prepare(normalised, outlines, packed))
+
+
+def split(pairs: Sequence[Pair], val_fraction: float) -> tuple[list[Pair], list[Pair]]:
+    """Training and validation pairs: every k-th pair goes to validation (EPySeg's rule), at least one of each.
+
+    Examples
+    --------
+    >>> pairs = [Pair(Path(f"{i}.tif"), Path(f"{i}_mask.tif"), "pair") for i in range(10)]
+    >>> [p.image.name for p in split(pairs, 0.2)[1]]
+    ['2.tif', '7.tif']
+    """
+    if not 0 <= val_fraction < 1:
+        raise InputError(f"the validation fraction must be in [0, 1), got {val_fraction}")
+    n = len(pairs)
+    n_val = min(n - 1, max(1, round(n * val_fraction))) if val_fraction > 0 else 0
+    if n_val <= 0:
+        if val_fraction > 0:
+            log.warning("one image only: no validation split, checkpoints are ranked by the training loss")
+        return list(pairs), []
+    step = n / n_val
+    chosen = {int(step * (k + 0.5)) for k in range(n_val)}
+    return [p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen]
+
+
+def tile_batches(
+    images: Sequence[TrainingImage],
+    tile: int,
+    batch: int,
+    augmentation: augment.Augmentation = augment.DEFAULT,
+    seed: int | Sequence[int] = 0,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless batches of random augmented tiles; images are drawn in proportion to their area.
+
+    Yields
+    ------
+    x : (batch, tile, tile, 1) float32
+    y : (batch, tile, tile, 7) float32, 0/1 targets.
+    """
+    rng = np.random.default_rng(seed)
+    area = np.array([im.shape[0] * im.shape[1] for im in images], float)
+    weights = area / area.sum()
+    while True:
+        x = np.empty((batch, tile, tile, 1), np.float32)
+        packed = np.empty((batch, tile, tile), np.uint8)
+        for i, k in enumerate(rng.choice(len(images), size=batch, p=weights)):
+            x[i, ..., 0], packed[i] = augment.random_tile(images[k].source, tile, rng, augmentation)
+        yield x, targets.unpack(packed, np.float32)
+
+
+def grid_tiles(images: Sequence[TrainingImage], tile: int, limit: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed, unaugmented tiles on a regular grid (validation data); at most ``limit`` tiles, evenly picked.
+
+    Returns
+    -------
+    x : (n, tile, tile, 1) float32
+    y : (n, tile, tile, 7) float32
+    """
+    corners = []
+    for k, im in enumerate(images):
+        h, w = im.shape
+        ys = np.linspace(0, max(h - tile, 0), max(1, -(-h // tile))).round().astype(int)
+        xs = np.linspace(0, max(w - tile, 0), max(1, -(-w // tile))).round().astype(int)
+        corners += [(k, y, x) for y in ys for x in xs]
+    if len(corners) > limit:
+        corners = [corners[i] for i in np.linspace(0, len(corners) - 1, limit).round().astype(int)]
+    x = np.empty((len(corners), tile, tile, 1), np.float32)
+    packed = np.empty((len(corners), tile, tile), np.uint8)
+    for i, (k, y0, x0) in enumerate(corners):
+        src = images[k].source
+        x[i, ..., 0] = augment.window(src.image, y0, x0, tile)
+        packed[i] = augment.window(src.packed, y0, x0, tile)
+    return x, targets.unpack(packed, np.float32)
+
+
+def dataset(
+    images: Sequence[TrainingImage],
+    tile: int,
+    batch: int,
+    augmentation: augment.Augmentation = augment.DEFAULT,
+    seed: int | Sequence[int] = 0,
+):
+    """A ``tf.data.Dataset`` of endless (x, y) batches from ``tile_batches``, prefetched in a background thread."""
+    from ._tf import tf
+
+    tensorflow = tf()
+    signature = (
+        tensorflow.TensorSpec((batch, tile, tile, 1), tensorflow.float32),
+        tensorflow.TensorSpec((batch, tile, tile, targets.N_CHANNELS), tensorflow.float32),
+    )
+    stream = tensorflow.data.Dataset.from_generator(
+        lambda: tile_batches(images, tile, batch, augmentation, seed), output_signature=signature
+    )
+    return stream.prefetch(2)
+
+
+def check_tile(tile: int) -> int:
+    """A training tile size: a multiple of 32 (the network halves it five times), at least 32."""
+    if tile < 32 or tile % 32:
+        raise InputError(f"the training tile must be a multiple of 32 px and >= 32, got {tile}")
+    return tile
+
+
+__all__ = [
+    "Pair",
+    "TrainingImage",
+    "find_pairs",
+    "load_pair",
+    "outlines_from_mask",
+    "split",
+    "tile_batches",
+    "grid_tiles",
+    "dataset",
+]
