@@ -5,7 +5,7 @@
 """
 
 from .errors import Cancelled, EpysegError, InputError, ModelError
-from .segment import Segmentation, segment
+from .pipeline import Segmentation, segment
 
 __version__ = "0.1.0"
 __all__ = ["segment", "Segmentation", "EpysegError", "InputError", "ModelError", "Cancelled", "__version__"]

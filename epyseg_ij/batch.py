@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import io, models
 from .errors import Cancelled, EpysegError, InputError
-from .segment import segment
+from .pipeline import segment
 
 log = logging.getLogger(__name__)
 

@@ -107,7 +107,8 @@ def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) 
 
     Every pair of 4-adjacent pixels with different labels gets one boundary pixel: the one with the higher ``bonds``
     value (the upper or left one on ties, or without ``bonds``). Boundary pixels that separate nothing are then given
-    back to the cell around them, so lines are 1 px wide and the cells are the 4-connected regions of 0.
+    back to the cell around them, so lines are 1 px wide and the cells are the 4-connected regions of 0. Each region
+    becomes one cell, except regions too thin to hold one (a single pixel, a 1-px sliver), absorbed by a neighbour.
 
     Parameters
     ----------
@@ -148,7 +149,8 @@ def _drop_fragments(boundary: np.ndarray, ids: np.ndarray) -> bool:
     if n == 0:
         return False
     flat = pieces.ravel()
-    first = np.unique(flat, return_index=True)[1][1:]  # one pixel of each piece, pieces 1..n
+    ids_found, index = np.unique(flat, return_index=True)
+    first = index[ids_found > 0]  # one pixel of each piece, pieces 1..n
     region = ids.ravel()[first]
     size = np.bincount(flat, minlength=n + 1)[1:]
     order = np.lexsort((-size, region))  # by region, largest piece first

@@ -101,12 +101,17 @@ def axis_windows(n: int, tile: int, margin: int) -> tuple[int, list[int]]:
 
 
 def read_window(plane: np.ndarray, y: int, x: int, height: int, width: int) -> np.ndarray:
-    """``plane[y:y+height, x:x+width]`` with mirror padding wherever the window leaves the plane."""
+    """``plane[y:y+height, x:x+width]``, mirrored (edge pixels repeated) wherever the window leaves the plane."""
     h, w = plane.shape
-    y0, y1, x0, x1 = max(y, 0), min(y + height, h), max(x, 0), min(x + width, w)
-    crop = plane[y0:y1, x0:x1]
-    pad = ((y0 - y, y + height - y1), (x0 - x, x + width - x1))
-    return np.pad(crop, pad, mode="symmetric") if any(p for pair in pad for p in pair) else crop
+    if y >= 0 and x >= 0 and y + height <= h and x + width <= w:
+        return plane[y : y + height, x : x + width]
+    return plane[np.ix_(_mirror(np.arange(y, y + height), h), _mirror(np.arange(x, x + width), w))]
+
+
+def _mirror(index: np.ndarray, n: int) -> np.ndarray:
+    """Symmetric reflection of indices into [0, n), as numpy's 'symmetric' padding, for any distance."""
+    index = np.mod(index, 2 * n)
+    return np.where(index < n, index, 2 * n - 1 - index)
 
 
 Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]

@@ -23,7 +23,10 @@ CHANNEL_AXES = "CS"
 
 @dataclass
 class Segmentation:
-    """What ``segment`` returns; arrays have the input's shape without its channel axis."""
+    """What ``segment`` returns; arrays have the input's shape without its channel axis.
+
+    A plane in which no cell is found (e.g. a constant image) has empty outlines and labels.
+    """
 
     outlines: np.ndarray  # uint8, 255 on 1-px boundaries (8-connected), cells = 4-connected regions of 0
     labels: np.ndarray  # uint16 (uint32 above 65535 cells in a plane), 0 on boundaries

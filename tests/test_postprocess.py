@@ -1,0 +1,98 @@
+"""Post-processing: outlines from partitions, decoding of network outputs, markers and watershed."""
+
+import numpy as np
+from conftest import assert_ta_topology
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from epyseg_ij import postprocess
+from epyseg_ij.metrics import seg_quality
+from epyseg_ij.synth import synth_epithelium
+from epyseg_ij.targets import epyseg_targets
+
+
+def voronoi(shape, n, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices(shape)
+    nearest = cKDTree(rng.random((n, 2)) * shape).query(np.c_[yy.ravel(), xx.ravel()])[1]
+    return nearest.reshape(shape) + 1
+
+
+def test_outlines_from_regions_gives_one_cell_per_region():
+    regions = voronoi((300, 400), 250)
+    outlines = postprocess.outlines_from_regions(regions)
+    labels = postprocess.labels_from_outlines(outlines)
+    assert labels.max() == 250
+    assert_ta_topology(outlines, labels)
+    # each cell is its region, give or take the 1-px line between them
+    assert seg_quality(labels, regions)["n_correct"] == 250
+
+
+def test_outlines_follow_the_bond_ridge():
+    regions = np.ones((20, 20), int)
+    regions[:, 10:] = 2
+    bonds = np.zeros((20, 20), np.float32)
+    bonds[:, 10] = 1  # the ridge is on the right-hand pixel of the pair
+    assert (np.nonzero(postprocess.outlines_from_regions(regions, bonds))[1] == 10).all()
+    assert (np.nonzero(postprocess.outlines_from_regions(regions))[1] == 9).all()
+
+
+def test_labels_switch_to_uint32_above_65535_cells():
+    outlines = np.zeros((800, 800), np.uint8)
+    outlines[::3] = 255
+    outlines[:, ::3] = 255
+    labels = postprocess.labels_from_outlines(outlines)
+    assert labels.dtype == np.uint32 and labels.max() == 267 * 267
+
+
+def noisy_maps(outlines, rng, blur=1.0, noise=0.08):
+    maps = epyseg_targets(outlines).astype(np.float32)
+    maps = ndi.gaussian_filter(maps, (blur, blur, 0)) + rng.normal(0, noise, maps.shape)
+    return np.clip(maps, 0, 1).astype(np.float32)
+
+
+def cells_from_maps(maps, outputs="epyseg7"):
+    bonds, code = postprocess.decode(maps, outputs)
+    markers = postprocess.choose_markers(code)
+    regions = postprocess.flood(bonds, ndi.label(markers, postprocess.FOUR)[0])
+    outlines = postprocess.outlines_from_regions(regions, bonds)
+    return outlines, postprocess.labels_from_outlines(outlines)
+
+
+def test_blurred_noisy_ground_truth_maps_decode_to_the_ground_truth():
+    rng = np.random.default_rng(1)
+    sample = synth_epithelium((384, 384), seed=3)
+    outlines, labels = cells_from_maps(noisy_maps(sample.outlines, rng))
+    assert_ta_topology(outlines, labels)
+    score = seg_quality(labels, sample.labels)
+    assert score["seg_quality"] >= 0.95, score
+
+
+def test_seeds_split_cells_joined_by_a_gap_in_their_bond():
+    outlines = np.zeros((40, 60), np.uint8)
+    outlines[:, 30] = 255  # two cells
+    maps = epyseg_targets(outlines).astype(np.float32)
+    maps[15:25, :, :3] = 0  # a 10-px gap in the bond channels...
+    maps[15:25, :, 3:5] = 1  # ...so the interiors of both cells join
+    outlines_out, labels = cells_from_maps(maps)
+    assert labels.max() == 2
+    assert_ta_topology(outlines_out, labels)
+
+
+def test_one_channel_bond_maps_decode_too():
+    sample = synth_epithelium((256, 256), seed=5)
+    rng = np.random.default_rng(0)
+    maps = noisy_maps(sample.outlines, rng)[..., 1:2]  # a 3-px bond map
+    outlines, labels = cells_from_maps(maps, "bonds")
+    assert seg_quality(labels, sample.labels)["seg_quality"] >= 0.9
+
+
+def test_flood_rims_only_equals_full_watershed():
+    from skimage.segmentation import watershed
+
+    rng = np.random.default_rng(2)
+    sample = synth_epithelium((256, 256), seed=2)
+    bonds, code = postprocess.decode(noisy_maps(sample.outlines, rng), "epyseg7")
+    markers = ndi.label(postprocess.choose_markers(code), postprocess.FOUR)[0]
+    full = watershed(bonds, markers, connectivity=1)
+    assert (postprocess.flood(bonds, markers) == full).mean() > 0.999
