@@ -117,9 +117,7 @@ def _mirror(index: np.ndarray, n: int) -> np.ndarray:
 Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
 
-def tta_transforms(
-    mode: str, plane: np.ndarray | None = None, intensity: Intensity | None = None
-) -> list[Transform]:
+def tta_transforms(mode: str, plane: np.ndarray | None = None, intensity: Intensity | None = None) -> list[Transform]:
     """(forward, inverse) pairs over batches (N, H, W, C): ``none`` 1, ``flip`` the 8 dihedral views,
     ``epyseg`` the 8 views plus EPySeg's 5 intensity variants (contrast stretches, gamma, log, sigmoid)."""
     if mode not in TTA_MODES:
@@ -163,9 +161,7 @@ def _dihedral_inverse(k: int, flip: bool) -> Callable[[np.ndarray], np.ndarray]:
 def count_tiles(shape: tuple[int, int], tiling: Tiling) -> int:
     """How many tiles ``predict_rows`` runs for a plane of this shape."""
     margin = tiling.overlap // 2
-    return len(axis_windows(shape[0], tiling.tile, margin)[1]) * len(
-        axis_windows(shape[1], tiling.tile, margin)[1]
-    )
+    return len(axis_windows(shape[0], tiling.tile, margin)[1]) * len(axis_windows(shape[1], tiling.tile, margin)[1])
 
 
 def predict_rows(
@@ -213,9 +209,7 @@ def predict_rows(
         done = y + out_h
 
 
-def _predict_tta(
-    network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, tta: list[Transform]
-) -> np.ndarray:
+def _predict_tta(network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, tta: list[Transform]) -> np.ndarray:
     total = None
     for forward, inverse in tta:
         pred = inverse(network(np.ascontiguousarray(forward(batch), dtype=np.float32)))

@@ -23,7 +23,9 @@ def test_read_window_mirrors_like_padding_the_whole_plane():
     plane = np.arange(7 * 9).reshape(7, 9)
     padded = np.pad(plane, 40, mode="symmetric")
     for y, x, h, w in [(-3, -2, 10, 12), (4, 5, 8, 8), (-20, -30, 64, 64), (0, 0, 7, 9)]:
-        np.testing.assert_array_equal(predict.read_window(plane, y, x, h, w), padded[40 + y : 40 + y + h, 40 + x : 40 + x + w])
+        np.testing.assert_array_equal(
+            predict.read_window(plane, y, x, h, w), padded[40 + y : 40 + y + h, 40 + x : 40 + x + w]
+        )
 
 
 def test_minmax_and_percentile_normalisation():
@@ -80,5 +82,7 @@ def test_flip_tta_averages_the_eight_views(local_model):
     plane = np.random.default_rng(3).random((64, 64)).astype(np.float32)
     averaged = run(plane, local_model, tile=64, overlap=0, tta="flip")
     x = predict.intensity_range(plane)(plane)[None, ..., None]
-    by_hand = np.mean([inv(local_model.predict_batch(f(x).copy())) for f, inv in predict.tta_transforms("flip")], axis=0)
+    by_hand = np.mean(
+        [inv(local_model.predict_batch(f(x).copy())) for f, inv in predict.tta_transforms("flip")], axis=0
+    )
     np.testing.assert_allclose(averaged, by_hand[0], atol=1e-6)

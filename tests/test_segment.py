@@ -38,6 +38,7 @@ def test_stacks_keep_plane_order_and_match_single_planes(frame, local_model):
     stack = np.stack([frame, frame[::-1], np.roll(frame, 50, axis=1)])
     result = epyseg_ij.segment(stack, local_model)
     assert result.axes == "ZYX" and result.labels.shape == stack.shape and len(result.n_cells) == 3
+    assert min(result.n_cells) > 5
     for plane, outlines in zip(stack, result.outlines, strict=True):
         np.testing.assert_array_equal(outlines, epyseg_ij.segment(plane, local_model).outlines)
 
