@@ -116,12 +116,11 @@ def _folder_pairs(folder: Path) -> list[Pair]:
         raise InputError(f"data folder not found: {folder}")
     if (folder / IMAGE_FOLDER).is_dir():
         return _images_masks_pairs(folder)
+    if any((folder / m).exists() for m in TA_MASKS):
+        raise InputError(f"{folder} is a Tissue Analyzer image folder: give the folder above it, {folder.parent}")
     images = [p for p in _image_files(folder) if not p.stem.endswith(MASK_SUFFIXES)]
     if not images:
-        hint = ""
-        if any((folder / m).exists() for m in TA_MASKS):
-            hint = f": it looks like a Tissue Analyzer image folder, give its parent {folder.parent} instead"
-        raise InputError(f"no images in data folder {folder}{hint}")
+        raise InputError(f"no images in data folder {folder}")
     pairs, missing = [], []
     for image in images:
         ta = [folder / image.stem / m for m in TA_MASKS if (folder / image.stem / m).is_file()]
@@ -171,7 +170,7 @@ def _image_files(folder: Path) -> list[Path]:
 def read_image(path: Path, channel: int | None = None) -> np.ndarray:
     """A 2D image plane from a file (``io.read_image``); ``channel`` picks one channel of a multichannel image."""
     from .io import read_image as read
-    from .segment import as_planes
+    from .pipeline import as_planes
 
     image = read(path)
     array, axes = image.array, image.axes

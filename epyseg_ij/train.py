@@ -189,11 +189,12 @@ def train(
     if resume:
         settings = run.resume_settings()
         log.info("resuming %s after epoch %d with its saved settings", name, run.state["epoch"])
-    else:
-        run.start(settings, overwrite)
     _check_settings(settings, epochs, keep_best)
+    pairs = data.find_pairs(settings["data"], settings["corrected_only"])
+    if not resume:
+        run.start(settings, overwrite)
     try:
-        return _fit(run, name, settings, epochs, keep_best, patience, on_epoch, on_step, _cancel_check(cancel))
+        return _fit(run, name, settings, pairs, epochs, keep_best, patience, on_epoch, on_step, _cancel_check(cancel))
     except KeyboardInterrupt:
         raise Cancelled(f"training interrupted; continue with resume ({run.resume_hint()})") from None
 
@@ -256,11 +257,10 @@ def _compile(network, learning_rate: float):
 # --------------------------------------------------------------------------------------------------- the loop
 
 
-def _fit(run, name, settings, epochs, keep_best, patience, on_epoch, on_step, cancelled) -> TrainResult:
+def _fit(run, name, settings, pairs, epochs, keep_best, patience, on_epoch, on_step, cancelled) -> TrainResult:
     from ._tf import tf
 
     tensorflow = tf()
-    pairs = data.find_pairs(settings["data"], settings["corrected_only"])
     train_pairs, val_pairs = data.split(pairs, settings["val_fraction"])
     network, base_card = _network(settings)
     load = dict(normalization=base_card.normalization, invert=settings["invert"], channel=settings["channel"])
