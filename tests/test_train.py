@@ -1,0 +1,205 @@
+"""Training with real (tiny) networks on synthetic data: loss, checkpoints, resume, fine-tuning, bad input."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from epyseg_ij import models, train
+from epyseg_ij.errors import Cancelled, InputError
+from epyseg_ij.synth import synth_epithelium, write_dataset
+
+# resnet18 is the fastest encoder to train on two CPU cores (about 0.1 s per step of 4 tiles of 64 px).
+TINY = dict(encoder="resnet18", tile=64, batch=4, steps_per_epoch=20, val_fraction=0.25)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train") / "data"
+    write_dataset(folder, 4, (128, 128), seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir):
+    """8 epochs of 20 steps, cancelled in the middle of epoch 4, then resumed to the end."""
+    from epyseg_ij._tf import tf
+
+    tf().keras.utils.set_random_seed(0)
+    cancel = threading.Event()
+    first, steps = [], []
+
+    def on_step(step: int, total: int) -> None:
+        steps.append((len(first) + 1, step, total))
+        if len(first) == 3 and step == 5:
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="resume"):
+        train.train([data_dir], "tiny", epochs=8, on_epoch=first.append, on_step=on_step, cancel=cancel, **TINY)
+    run = train.run_dir("tiny")
+    after_cancel = SimpleNamespace(
+        state=json.loads((run / "state.json").read_text()), files=sorted(p.name for p in run.iterdir())
+    )
+    resumed = []
+    result = train.train([data_dir], "tiny", epochs=8, resume=True, on_epoch=resumed.append)
+    return SimpleNamespace(first=first, steps=steps, after_cancel=after_cancel, resumed=resumed, result=result)
+
+
+def test_cancel_keeps_the_last_complete_epoch(trained):
+    assert [r.epoch for r in trained.first] == [1, 2, 3]
+    assert trained.steps[-1] == (4, 5, 20), "stopped right after the step that cancelled"
+    assert trained.after_cancel.state["epoch"] == 3, "the incomplete 4th epoch is not saved"
+    assert "last-0003" in trained.after_cancel.files and not any(".tmp" in f for f in trained.after_cancel.files)
+
+
+def test_resume_continues_from_the_saved_epoch(trained):
+    assert [r.epoch for r in trained.resumed] == [4, 5, 6, 7, 8]
+    history = trained.result.history
+    assert [r.epoch for r in history] == list(range(1, 9))
+    assert history[:3] == trained.first
+    # The resumed epoch starts from the saved weights, not from scratch: its loss continues the trend.
+    assert history[3].loss < history[0].loss
+
+
+def test_loss_goes_down(trained):
+    losses = [r.loss for r in trained.result.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert trained.result.history[-1].iou > trained.result.history[0].iou
+
+
+def test_best_checkpoints_are_kept_and_load(trained):
+    result = trained.result
+    run = train.run_dir("tiny")
+    state = json.loads((run / "state.json").read_text())
+    assert state["finished"] and state["monitor"] == "val_loss"
+    assert not list(run.glob("last-*")), "optimizer state is dropped once the model is saved"
+    kept = sorted(run.glob("best/*.h5"))
+    assert len(kept) == 5
+    val = {r.epoch: r.val_loss for r in result.history}
+    assert result.best_epoch == min(val, key=val.get)
+    assert sorted(int(p.stem.split("-")[1]) for p in kept) == sorted(sorted(val, key=val.get)[:5])
+    best = models.load(run / f"best/epoch-{result.best_epoch:04d}.h5")
+    final = models.load("tiny")
+    assert final.path == models.user_model_path("tiny") == result.path
+    assert final.card.encoder == "resnet18" and final.card.outputs == "epyseg7"
+    assert final.card.provenance["best_epoch"] == result.best_epoch
+    for a, b in zip(best.keras.get_weights(), final.keras.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_trained_model_segments(trained):
+    from epyseg_ij import segment
+
+    sample = synth_epithelium((128, 128), seed=99)
+    result = segment(sample.image, model="tiny")
+    gt = sample.outlines > 0
+    assert result.bonds[gt].mean() > 2 * result.bonds[~gt].mean()
+    assert result.labels.max() >= 5, "cells are found"
+
+
+def test_fine_tuning_from_a_saved_model(trained, data_dir):
+    base_file = models.user_model_path("tiny")
+    before = _digest(base_file)
+    shared = models.load("tiny")
+    weights = [w.copy() for w in shared.keras.get_weights()]
+    # The encoder comes from the base model, whatever ``encoder`` says.
+    result = train.train(
+        [data_dir], "tiny-ft", base="tiny", epochs=1, **{**TINY, "encoder": "vgg16", "steps_per_epoch": 10}
+    )
+    assert result.card.encoder == "resnet18" and result.card.provenance["base"] == "tiny"
+    # It starts where the base model ended, far below a network trained from scratch.
+    assert result.history[0].loss < 0.8 * trained.result.history[0].loss
+    assert _digest(base_file) == before, "the base model file is not touched"
+    for a, b in zip(weights, shared.keras.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # nor the loaded copy that segment() shares
+    assert models.load("tiny-ft").card.name == "tiny-ft"
+
+
+def test_existing_name_needs_overwrite(trained, data_dir):
+    with pytest.raises(InputError, match="a model named 'tiny' already exists"):
+        train.train([data_dir], "tiny", epochs=1, **TINY)
+
+
+def test_base_model_that_does_not_fit(data_dir, tmp_path):
+    rgb = models.save_model(
+        models.build_linknet("resnet18", 7, input_channels=3),
+        tmp_path / "rgb.h5",
+        models.ModelCard("rgb", "resnet18", input_channels=3),
+    )
+    with pytest.raises(InputError, match="takes 3 input channels"):
+        train.train([data_dir], "from-rgb", base=rgb, epochs=1, **TINY)
+    bonds = models.save_model(
+        models.build_linknet("resnet18", 1), tmp_path / "bonds.h5", models.ModelCard("b", "resnet18", "bonds", 1)
+    )
+    with pytest.raises(InputError, match="needs EPySeg's 7 output channels"):
+        train.train([data_dir], "from-bonds", base=bonds, epochs=1, **TINY)
+    assert not models.user_model_path("from-rgb").exists()
+
+
+def test_bad_data_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(InputError, match="no images in data folder"):
+        train.train([tmp_path], "nothing", epochs=1, **TINY)
+    assert not train.run_dir("nothing").exists()
+    with pytest.raises(InputError, match="multiple of 32"):
+        train.train([tmp_path], "nothing", epochs=1, **{**TINY, "tile": 50})
+    with pytest.raises(InputError, match="nothing to resume"):
+        train.train([tmp_path], "nothing", epochs=1, resume=True)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from epyseg_ij import train
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file over the limit fails with EFBIG instead of killing us
+limit = 8 << 20  # 8 MB: far below one checkpoint
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    train.train([{data!r}], "full", epochs=2, resume=True)
+except train.CheckpointError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def test_full_disk_while_saving_keeps_the_previous_checkpoint(data_dir):
+    settings = {**TINY, "steps_per_epoch": 2, "val_fraction": 0}
+
+    def stop_after_first(report):
+        raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        train.train([data_dir], "full", epochs=2, on_epoch=stop_after_first, **settings)
+    run = train.run_dir("full")
+    before = {p.relative_to(run).as_posix(): _digest(p) for p in run.rglob("*") if p.is_file()}
+    assert "state.json" in before and "best/epoch-0001.h5" in before
+
+    script = textwrap.dedent(_FULL_DISK).format(data=str(data_dir))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert "could not save the checkpoint of epoch 2" in done.stdout
+    assert "the checkpoint of epoch 1 is intact" in done.stdout
+
+    after = {p.relative_to(run).as_posix(): _digest(p) for p in run.rglob("*") if p.is_file()}
+    assert after == before, "nothing changed, nothing half-written left behind"
+    assert models.load(run / "best/epoch-0001.h5").card.encoder == "resnet18"
+
+    # An interrupted run is not discarded by accident ...
+    with pytest.raises(InputError, match="interrupted training run .* resume it, or overwrite"):
+        train.train([data_dir], "full", epochs=2, **settings)
+    # ... and resumes once there is space again.
+    result = train.train([data_dir], "full", epochs=2, resume=True)
+    assert [r.epoch for r in result.history] == [1, 2]
+    assert models.load("full").card.provenance["epochs"] == 2
