@@ -143,11 +143,66 @@ def _run_synth(args) -> int:
     return 0
 
 
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a model on images with (corrected) outline masks")
+    p.add_argument("--data", nargs="+", required=True, type=Path, metavar="DIR", help="Tissue Analyzer folders, "
+                   "or folders of image/mask pairs (NAME.tif + NAME_mask.tif, or images/ + masks/)")  # fmt: skip
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--from", dest="base", metavar="NAME|PATH", help="fine-tune this model (default: new network)")
+    start.add_argument("--encoder", help="encoder of a new network (default: vgg16, as EPySeg)")
+    p.add_argument("--name", required=True, help="name of the new model, for segment --model NAME")
+    p.add_argument("--epochs", type=int, default=100, metavar="N", help="default: 100")
+    p.add_argument("--tile", type=int, default=256, metavar="N", help="training tile in px, a multiple of 32")
+    p.add_argument("--batch", type=int, default=8, metavar="N", help="tiles per step (default: 8)")
+    p.add_argument("--val-fraction", type=float, default=0.1, metavar="F", help="images kept for validation")
+    p.add_argument("--corrected-only", action="store_true", help="only masks corrected by hand after segment")
+    p.add_argument("--overwrite", action="store_true", help="replace a model (or interrupted run) of that name")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of that name")
+
+
+def _run_train(args) -> int:
+    from tqdm import tqdm
+
+    from .train import train
+
+    bar = None
+
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=steps, desc=f"epoch {epoch}/{args.epochs}", unit="step", leave=False, disable=None)
+        bar.update()
+
+    def on_epoch(report) -> None:
+        nonlocal bar
+        if bar is not None:
+            bar.close()
+            bar = None
+        tqdm.write(report.summary())
+
+    try:
+        result = train(
+            args.data, args.name, base=args.base, encoder=args.encoder or "vgg16", epochs=args.epochs,
+            tile=args.tile, batch=args.batch, val_fraction=args.val_fraction, corrected_only=args.corrected_only,
+            overwrite=args.overwrite, resume=args.resume, on_epoch=on_epoch, on_step=on_step,
+        )  # fmt: skip
+    except Cancelled as error:
+        print(f"epyseg-ij: {error}", file=sys.stderr)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    best = result.history[result.best_epoch - 1]
+    print(f"saved model {args.name!r} to {result.path}; best {best.summary()}")
+    return 0
+
+
 COMMANDS = {
     "segment": (_add_segment, _run_segment),
     "models": (_add_models, _run_models),
     "evaluate": (_add_evaluate, _run_evaluate),
     "synth": (_add_synth, _run_synth),
+    "train": (_add_train, _run_train),
 }
 
 

@@ -96,7 +96,7 @@ def train(
     resume: bool = False,
     seed: int = 0,
     on_epoch: Callable[[EpochReport], None] | None = None,
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train a Linknet on image/mask pairs and save it as a user model.
@@ -142,8 +142,8 @@ def train(
         Seed of the tile sampling and augmentation.
     on_epoch : callable(EpochReport), optional
         Called after every epoch; raising ``errors.Cancelled`` from it stops training.
-    on_step : callable(step, steps_per_epoch), optional
-        Called after every training step (progress bars).
+    on_step : callable(epoch, step, steps_per_epoch), optional
+        Called after every training step (progress bars); ``epoch`` and ``step`` count from 1.
     cancel : threading.Event or callable returning bool, optional
         Checked after every step; when set, training stops and ``errors.Cancelled`` is raised. The last completed
         epoch stays on disk and ``resume=True`` continues from it.
@@ -355,13 +355,15 @@ class _Monitor:
         self.cancelled = False
         self.stopped_early = False
         self.started = time.perf_counter()
+        self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
         if self.on_step:
-            self.on_step(batch + 1, self.steps)
+            self.on_step(self.epoch, batch + 1, self.steps)
         if self.is_cancelled():
             self.cancelled = True
             self.model.stop_training = True

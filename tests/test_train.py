@@ -42,8 +42,8 @@ def trained(data_dir):
     cancel = threading.Event()
     first, steps = [], []
 
-    def on_step(step: int, total: int) -> None:
-        steps.append((len(first) + 1, step, total))
+    def on_step(epoch: int, step: int, total: int) -> None:
+        steps.append((epoch, step, total))
         if len(first) == 3 and step == 5:
             cancel.set()
 
@@ -203,3 +203,16 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(data_dir):
     result = train.train([data_dir], "full", epochs=2, resume=True)
     assert [r.epoch for r in result.history] == [1, 2]
     assert models.load("full").card.provenance["epochs"] == 2
+
+
+def test_cli_train(data_dir, capsys):
+    from epyseg_ij import cli
+
+    argv = ["train", "--data", str(data_dir), "--encoder", "resnet18", "--name", "cli-model", "--epochs", "1"]
+    argv += ["--tile", "64", "--batch", "4", "--val-fraction", "0"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1: loss" in out and "saved model 'cli-model'" in out
+    assert models.load("cli-model").card.provenance["images"] == 4
+    assert cli.main(argv) == 2
+    assert "a model named 'cli-model' already exists" in capsys.readouterr().err
