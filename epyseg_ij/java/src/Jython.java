@@ -1,0 +1,66 @@
+import ij.IJ;
+import ij.plugin.PlugInInterpreter;
+import java.io.File;
+import org.python.core.Py;
+import org.python.core.PyException;
+import org.python.core.PyObject;
+import org.python.util.PythonInterpreter;
+
+/**
+ * Runs Jython scripts for ImageJ 1.x: {@code .py} files from Plugins or {@code IJ.runMacroFile}, and
+ * {@code eval("python", code)} in macros. ImageJ looks this class up by its name ("Jython"); without it ImageJ 1.x
+ * offers to download the old Jython.jar plug-in. The script gets {@code getArgument()} and returns the string value
+ * of its {@code result} variable, if any.
+ */
+public class Jython extends PlugInInterpreter {
+    private static final String DEBIAN_HOME = "/usr/share/jython";
+    private String returnValue = "";
+
+    @Override
+    public String run(String script, String arg) {
+        if (System.getProperty("python.home") == null && new File(DEBIAN_HOME).isDirectory()) {
+            System.setProperty("python.home", DEBIAN_HOME);
+        }
+        if (System.getProperty("python.cachedir.skip") == null) {
+            System.setProperty("python.cachedir.skip", "true");
+        }
+        returnValue = "";
+        PythonInterpreter pi = new PythonInterpreter();
+        try {
+            pi.getSystemState().setClassLoader(IJ.getClassLoader());
+            pi.set("_ij_argument", arg == null ? "" : arg);
+            pi.exec("def getArgument():\n    return _ij_argument\n");
+            pi.exec(script);
+            PyObject result = pi.get("result");
+            if (result != null && result != Py.None) {
+                returnValue = result.toString();
+            }
+        } catch (PyException e) {
+            returnValue = "[aborted]";
+            IJ.log(e.toString());
+        } finally {
+            pi.cleanup();
+        }
+        return returnValue;
+    }
+
+    @Override
+    public String getReturnValue() {
+        return returnValue;
+    }
+
+    @Override
+    public String getName() {
+        return "Jython";
+    }
+
+    @Override
+    public String getImports() {
+        return "";
+    }
+
+    @Override
+    public String getVersion() {
+        return org.python.Version.PY_VERSION;
+    }
+}
