@@ -87,12 +87,16 @@ def test_one_channel_bond_maps_decode_too():
     assert seg_quality(labels, sample.labels)["seg_quality"] >= 0.9
 
 
-def test_flood_rims_only_equals_full_watershed():
+def test_flood_gives_the_cells_of_a_full_float_watershed():
     from skimage.segmentation import watershed
 
     rng = np.random.default_rng(2)
     sample = synth_epithelium((256, 256), seed=2)
     bonds, code = postprocess.decode(noisy_maps(sample.outlines, rng), "epyseg7")
     markers = ndi.label(postprocess.choose_markers(code), postprocess.FOUR)[0]
+    fast = postprocess.flood(bonds, markers)
     full = watershed(bonds, markers, connectivity=1)
-    assert (postprocess.flood(bonds, markers) == full).mean() > 0.999
+    assert (fast == full).mean() > 0.97
+    cells = [postprocess.labels_from_outlines(postprocess.outlines_from_regions(r, bonds)) for r in (fast, full)]
+    score = seg_quality(*cells)
+    assert score["n_correct"] >= 0.99 * score["n_gt"]
