@@ -2,7 +2,7 @@
 
 Prints one JSON object: steps/s of ``fit`` fed by the real pipeline (synthetic Tissue Analyzer folders read from disk,
 augmentation on, tiles streamed through ``data.dataset``), steps/s of ``fit`` on batches already in memory, their
-ratio (target >= 0.9), and how fast the pipeline alone makes batches.
+ratio (target >= 0.9), and how fast one batch maker alone makes batches.
 
     python bench/train_pipeline.py [--encoder vgg16] [--tile 256] [--batch 8] [--steps 8]
 """
@@ -30,6 +30,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="alternate the two measurements this many times")
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--size", type=int, default=512, help="side of the synthetic images")
+    p.add_argument("--workers", type=int, help="batch makers (default: data.default_workers())")
     args = p.parse_args()
 
     from epyseg_ij import augment, data, models, train
@@ -52,7 +53,8 @@ def main() -> None:
         preloaded = tensorflow.data.Dataset.from_tensor_slices(
             (np.stack([b[0] for b in batches]), np.stack([b[1] for b in batches]))
         ).repeat()
-        pipeline = data.dataset(images, args.tile, args.batch, augment.DEFAULT, seed=2)
+        workers = args.workers or data.default_workers()
+        pipeline = data.dataset(images, args.tile, args.batch, augment.DEFAULT, seed=2, workers=workers)
 
         network = models.build_linknet(args.encoder)
         train._compile(network, 1e-3)
@@ -81,6 +83,7 @@ def main() -> None:
                 "ratio": round(pipeline_rate / preloaded_rate, 3),
                 "pipeline_runs": [round(r, 4) for r in fed],
                 "preloaded_runs": [round(r, 4) for r in mem],
+                "workers": workers,
                 "data_only_batches_per_s": round(data_only, 2),
                 "load_s": round(load_s, 2),
                 "images": f"{args.images} x {args.size}x{args.size}",

@@ -391,19 +391,48 @@ def dataset(
     batch: int,
     augmentation: augment.Augmentation = augment.DEFAULT,
     seed: int | Sequence[int] = 0,
+    workers: int | None = None,
 ):
-    """A ``tf.data.Dataset`` of endless (x, y) batches from ``tile_batches``, prefetched in a background thread."""
+    """A ``tf.data.Dataset`` of endless (x, y) batches from ``tile_batches``, made ahead in background threads.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Parallel batch makers, each with its own random stream (default: ``default_workers()``).
+    """
     from ._tf import tf
 
     tensorflow = tf()
+    workers = workers or default_workers()
     signature = (
         tensorflow.TensorSpec((batch, tile, tile, 1), tensorflow.float32),
         tensorflow.TensorSpec((batch, tile, tile, targets.N_CHANNELS), tensorflow.float32),
     )
-    stream = tensorflow.data.Dataset.from_generator(
-        lambda: tile_batches(images, tile, batch, augmentation, seed), output_signature=signature
+    seeds = [int(s) for s in np.atleast_1d(seed)]
+
+    def stream(worker):
+        return tensorflow.data.Dataset.from_generator(
+            lambda w: tile_batches(images, tile, batch, augmentation, seed=[*seeds, int(w)]),
+            args=(worker,),
+            output_signature=signature,
+        )
+
+    if workers == 1:
+        return stream(0).prefetch(2)
+    parallel = tensorflow.data.Dataset.range(workers).interleave(
+        stream, cycle_length=workers, num_parallel_calls=workers, deterministic=False
     )
-    return stream.prefetch(2)
+    return parallel.prefetch(2)
+
+
+def default_workers() -> int:
+    """Batch makers for ``dataset``: 1 when TensorFlow trains on the CPU (it needs the cores, and a step is so
+    slow that one maker keeps up), up to 8 beside a GPU (half the cores)."""
+    from ._tf import tf
+
+    if not tf().config.list_physical_devices("GPU"):
+        return 1
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 def check_tile(tile: int) -> int:

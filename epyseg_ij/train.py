@@ -95,6 +95,7 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     seed: int = 0,
+    workers: int | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -140,6 +141,8 @@ def train(
         Continue an interrupted run of that name from its last completed epoch, with its saved settings.
     seed : int
         Seed of the tile sampling and augmentation.
+    workers : int, optional
+        Threads making training batches (default ``data.default_workers()``: 1 on a CPU, more beside a GPU).
     on_epoch : callable(EpochReport), optional
         Called after every epoch; raising ``errors.Cancelled`` from it stops training.
     on_step : callable(epoch, step, steps_per_epoch), optional
@@ -194,7 +197,8 @@ def train(
     if not resume:
         run.start(settings, overwrite)
     try:
-        return _fit(run, name, settings, pairs, epochs, keep_best, patience, on_epoch, on_step, _cancel_check(cancel))
+        hooks = (on_epoch, on_step, _cancel_check(cancel))
+        return _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, *hooks)
     except KeyboardInterrupt:
         raise Cancelled(f"training interrupted; continue with resume ({run.resume_hint()})") from None
 
@@ -257,7 +261,7 @@ def _compile(network, learning_rate: float):
 # --------------------------------------------------------------------------------------------------- the loop
 
 
-def _fit(run, name, settings, pairs, epochs, keep_best, patience, on_epoch, on_step, cancelled) -> TrainResult:
+def _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, on_epoch, on_step, cancelled) -> TrainResult:
     from ._tf import tf
 
     tensorflow = tf()
@@ -284,6 +288,7 @@ def _fit(run, name, settings, pairs, epochs, keep_best, patience, on_epoch, on_s
         batch,
         augment.NONE if aug is None else augment.Augmentation(**aug),
         seed=(settings["seed"], start),
+        workers=workers,
     )
     validation = None
     if val_images:

@@ -292,6 +292,10 @@ def test_tf_dataset_yields_fixed_batches(ta_folder):
     assert ds.element_spec[0].shape.as_list() == [2, 32, 32, 1]
     x, y = next(iter(ds))
     assert x.shape == (2, 32, 32, 1) and y.shape == (2, 32, 32, 7)
+    parallel = iter(data.dataset(images, 32, 2, seed=(1, 2), workers=3))
+    firsts = [next(parallel)[0].numpy() for _ in range(6)]
+    assert all(f.shape == (2, 32, 32, 1) for f in firsts)
+    assert len({f.tobytes() for f in firsts}) == 6, "workers draw different tiles"
 
 
 def test_tile_size_must_suit_the_network():
