@@ -168,6 +168,24 @@ STYLES: dict[str, Style] = {
         read_noise=3.0,
         dtype="uint16",
     ),
+    # Training variants of the default model (scripts/train_default_model.sh); none is close to "heldout".
+    # Thick, blurred junctions around mid-sized cells, as in projected confocal stacks.
+    "thick": Style(
+        cell_diameter=21.0, junction_width=(3.0, 6.0), blur_sigma=1.8, photons=40.0, cytoplasm=0.2, uneven=0.25
+    ),
+    # Small, dense cells imaged with few photons.
+    "small": Style(cell_diameter=11.0, junction_width=(1.0, 2.2), blur_sigma=0.9, photons=15.0, read_noise=3.0),
+    # Large, irregular cells, bright and clean, 16-bit.
+    "large": Style(
+        cell_diameter=36.0,
+        diameter_spread=0.3,
+        irregularity=0.15,
+        junction_width=(1.5, 4.0),
+        photons=300.0,
+        uneven=0.15,
+        puncta_density=0.08,
+        dtype="uint16",
+    ),
     # Nearly noise-free and evenly lit: for demos and sanity checks.
     "clean": Style(puncta_density=0.0, uneven=0.0, blur_sigma=0.6, photons=2000.0, read_noise=0.5, cytoplasm_cv=0.1),
 }
