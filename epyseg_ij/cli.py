@@ -167,9 +167,11 @@ def _run_train(args) -> int:
 
     bar = None
 
-    def on_step(epoch: int, step: int, steps: int) -> None:
+    def on_step(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
+            steps = total // args.epochs
+            epoch = (done - 1) // steps + 1
             bar = tqdm(total=steps, desc=f"epoch {epoch}/{args.epochs}", unit="step", leave=False, disable=None)
         bar.update()
 

@@ -97,7 +97,7 @@ def train(
     seed: int = 0,
     workers: int | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
-    on_step: Callable[[int, int, int], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train a Linknet on image/mask pairs and save it as a user model.
@@ -145,8 +145,9 @@ def train(
         Threads making training batches (default ``data.default_workers()``: 1 on a CPU, more beside a GPU).
     on_epoch : callable(EpochReport), optional
         Called after every epoch; raising ``errors.Cancelled`` from it stops training.
-    on_step : callable(epoch, step, steps_per_epoch), optional
-        Called after every training step (progress bars); ``epoch`` and ``step`` count from 1.
+    on_step : callable(done, total), optional
+        Called after every training step with the steps done and the steps of the whole run (``epochs`` times
+        the steps per epoch; after a ``resume``, ``done`` starts past the epochs already run).
     cancel : threading.Event or callable returning bool, optional
         Checked after every step; when set, training stops and ``errors.Cancelled`` is raised. The last completed
         epoch stays on disk and ``resume=True`` continues from it.
@@ -336,7 +337,13 @@ def _finish(run, network, card, name, settings, n_images, stopped_early) -> Trai
         trained_from_card=card.provenance or None,
     )
     card = dataclasses.replace(card, provenance=provenance)
-    path = models.save_model(network, models.user_model_path(name), card)
+    try:
+        path = models.save_model(network, models.user_model_path(name), card)
+    except OSError as error:
+        raise CheckpointError(
+            f"could not save the model {name!r} ({_first_line(error)}); its checkpoints are intact in {run.path}: "
+            "free some disk space and resume"
+        ) from None
     run.finish()
     log.info("saved %s (epoch %d of %d) as %s", name, top["epoch"], len(history), path)
     return TrainResult(path, card, history, top["epoch"], stopped_early)
@@ -368,7 +375,7 @@ class _Monitor:
 
     def on_train_batch_end(self, batch, logs=None):
         if self.on_step:
-            self.on_step(self.epoch, batch + 1, self.steps)
+            self.on_step((self.epoch - 1) * self.steps + batch + 1, self.epochs * self.steps)
         if self.is_cancelled():
             self.cancelled = True
             self.model.stop_training = True
@@ -449,7 +456,15 @@ class Run:
         if old.get("finished"):
             raise InputError(f"the training run in {self.path} finished: nothing to resume")
         self.state = old
+        self._tidy()
         return old["settings"]
+
+    def _tidy(self) -> None:
+        """Remove what an interruption in the middle of a save left behind (files that state.json does not list)."""
+        listed = {self.state["last"], *(b["file"] for b in self.state["best"])}
+        for path in [*self.path.glob("last-*"), *self.path.glob(".*.tmp"), *self.path.glob("best/*")]:
+            if path.relative_to(self.path).as_posix() not in listed:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
     def restore(self, network, optimizer) -> None:
         """Load the network and optimizer state of the last saved epoch."""
@@ -474,6 +489,7 @@ class Run:
             shutil.rmtree(tmp, ignore_errors=True)
             optimizer = network.optimizer
             tf().train.Checkpoint(model=network, optimizer=optimizer).write(str(tmp / "ckpt"))
+            shutil.rmtree(self.path / last, ignore_errors=True)  # left by an interrupted save of this epoch
             os.replace(tmp, self.path / last)
             if keep_this:
                 models.save_model(
