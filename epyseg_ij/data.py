@@ -118,13 +118,15 @@ def _folder_pairs(folder: Path) -> list[Pair]:
         return _images_masks_pairs(folder)
     if any((folder / m).exists() for m in TA_MASKS):
         raise InputError(f"{folder} is a Tissue Analyzer image folder: give the folder above it, {folder.parent}")
-    images = [p for p in _image_files(folder) if not p.stem.endswith(MASK_SUFFIXES)]
+    files = _image_files(folder)
+    images = [p for p in files if not p.stem.endswith(MASK_SUFFIXES)]
     if not images:
         raise InputError(f"no images in data folder {folder}")
+    by_stem = {p.stem: p for p in files}
     pairs, missing = [], []
     for image in images:
         ta = [folder / image.stem / m for m in TA_MASKS if (folder / image.stem / m).is_file()]
-        side = [m for m in _image_files(folder) if m.stem in {image.stem + s for s in MASK_SUFFIXES}]
+        side = [by_stem[image.stem + s] for s in MASK_SUFFIXES if image.stem + s in by_stem]
         if ta:
             pairs.append(Pair(image, ta[0], "ta"))
         elif side:

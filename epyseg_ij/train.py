@@ -35,6 +35,7 @@ from .errors import Cancelled, EpysegError, InputError
 log = logging.getLogger(__name__)
 
 STATE = "state.json"
+PRECISIONS = ("float32", "mixed_bfloat16")
 VALIDATION_TILES = 32  # validation tiles per epoch, evenly spread over the validation images
 
 
@@ -95,6 +96,7 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     seed: int = 0,
+    precision: str = "float32",
     workers: int | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
@@ -141,6 +143,9 @@ def train(
         Continue an interrupted run of that name from its last completed epoch, with its saved settings.
     seed : int
         Seed of the tile sampling and augmentation.
+    precision : "float32" or "mixed_bfloat16"
+        Arithmetic of training. bfloat16 is about 1.8x faster on CPUs with AVX512-BF16 or AMX (and much slower on
+        others); weights and the saved model stay float32 either way.
     workers : int, optional
         Threads making training batches (default ``data.default_workers()``: 1 on a CPU, more beside a GPU).
     on_epoch : callable(EpochReport), optional
@@ -189,6 +194,7 @@ def train(
         "invert": invert,
         "corrected_only": corrected_only,
         "seed": seed,
+        "precision": precision,
     }
     if resume:
         settings = run.resume_settings()
@@ -218,6 +224,8 @@ def _check_settings(settings: dict[str, Any], epochs: int, keep_best: int) -> No
         raise InputError("steps_per_epoch must be at least 1")
     if not 0 <= settings["val_fraction"] < 1:
         raise InputError(f"the validation fraction must be in [0, 1), got {settings['val_fraction']}")
+    if settings.setdefault("precision", "float32") not in PRECISIONS:
+        raise InputError(f"unknown precision {settings['precision']!r}; use one of {', '.join(PRECISIONS)}")
 
 
 def _cancel_check(cancel) -> Callable[[], bool]:
@@ -233,7 +241,7 @@ def _network(settings: dict[str, Any]) -> tuple[Any, models.ModelCard]:
     """A fresh trainable network and the card its result will carry (from the base model, if any)."""
     if settings["base"] is None:
         card = models.ModelCard(name="", encoder=settings["encoder"])
-        return models.build_linknet(card.encoder, card.n_outputs, card.input_channels), card
+        return _build(card, settings["precision"]), card
     base = models.load(settings["base"])
     card = base.card
     if card.input_channels != 1:
@@ -246,9 +254,27 @@ def _network(settings: dict[str, Any]) -> tuple[Any, models.ModelCard]:
             "EPySeg's 7 output channels"
         )
     # A copy: the loaded model is shared with segment() through the model cache and must not change.
-    network = models.build_linknet(card.encoder, card.n_outputs, card.input_channels)
+    network = _build(card, settings["precision"])
     network.set_weights(base.keras.get_weights())
     return network, card
+
+
+def _build(card: models.ModelCard, precision: str):
+    """The network of a card, computing in ``precision``; its weights (and the loss) stay float32."""
+    if precision == "float32":
+        return models.build_linknet(card.encoder, card.n_outputs, card.input_channels)
+    from ._tf import tf
+
+    keras = tf().keras
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        network = models.build_linknet(card.encoder, card.n_outputs, card.input_channels)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    # The loss sees float32 outputs; a weightless layer, so the saved weights are those of the float32 network.
+    outputs = keras.layers.Activation("linear", dtype="float32")(network.output)
+    return keras.Model(network.input, outputs)
 
 
 def _compile(network, learning_rate: float):

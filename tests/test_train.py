@@ -222,3 +222,12 @@ def test_cli_train(data_dir, capsys):
     assert models.load("cli-model").card.provenance["images"] == 4
     assert cli.main(argv) == 2
     assert "a model named 'cli-model' already exists" in capsys.readouterr().err
+
+
+def test_mixed_bfloat16_training_saves_a_float32_model(data_dir):
+    result = train([data_dir], "bf16", epochs=1, precision="mixed_bfloat16", **{**TINY, "steps_per_epoch": 3})
+    model = models.load("bf16")
+    assert {w.dtype for w in model.keras.get_weights()} == {np.dtype(np.float32)}
+    assert np.isfinite(result.history[0].loss)
+    with pytest.raises(InputError, match="unknown precision"):
+        train([data_dir], "bf8", epochs=1, precision="float8", **TINY)
