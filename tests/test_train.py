@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tifffile
 from conftest import REPO
 
 from epyseg_ij import models
+from epyseg_ij.batch import segment_files
 from epyseg_ij.errors import Cancelled, InputError
 from epyseg_ij.synth import synth_epithelium, write_dataset
 from epyseg_ij.train import run_dir, train  # the names: the package may export train() over the module
@@ -231,3 +234,24 @@ def test_mixed_bfloat16_training_saves_a_float32_model(data_dir):
     assert np.isfinite(result.history[0].loss)
     with pytest.raises(InputError, match="unknown precision"):
         train([data_dir], "bf8", epochs=1, precision="float8", **TINY)
+
+
+def test_correction_loop(trained, data_dir, tmp_path):
+    """segment into TA folders -> a person corrects one mask -> fine-tune on it only -> segment keeps the correction."""
+    folder = tmp_path / "loop"
+    folder.mkdir()
+    for image in sorted(data_dir.glob("*.tif")):
+        shutil.copy(image, folder / image.name)
+    images = sorted(folder.glob("*.tif"))
+    assert all(r.status == "written" for r in segment_files(images, model="tiny"))
+    corrected = folder / "synth_002" / "handCorrection.tif"
+    truth = tifffile.imread(data_dir / "synth_002" / "handCorrection.tif")
+    tifffile.imwrite(corrected, truth)  # the person's corrections: here, the true outlines
+
+    result = train(
+        [folder], "tiny-corrected", base="tiny", epochs=1, corrected_only=True, **{**TINY, "val_fraction": 0}
+    )
+    assert result.card.provenance["images"] == 1
+    reports = segment_files(images, model="tiny-corrected", overwrite=True)
+    assert [r.status for r in reports].count("written") == 3
+    np.testing.assert_array_equal(tifffile.imread(corrected), truth)
