@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--size", type=int, default=512, help="side of the synthetic images")
     p.add_argument("--workers", type=int, help="batch makers (default: data.default_workers())")
+    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
     args = p.parse_args()
 
     from epyseg_ij import augment, data, models, train
@@ -56,7 +57,7 @@ def main() -> None:
         workers = args.workers or data.default_workers()
         pipeline = data.dataset(images, args.tile, args.batch, augment.DEFAULT, seed=2, workers=workers)
 
-        network = models.build_linknet(args.encoder)
+        network = train._build(models.ModelCard("bench", args.encoder), args.precision)
         train._compile(network, 1e-3)
         network.fit(preloaded, steps_per_epoch=args.warmup, epochs=1, verbose=0)  # tracing
         network.fit(pipeline, steps_per_epoch=args.warmup, epochs=1, verbose=0)
@@ -77,6 +78,7 @@ def main() -> None:
         json.dumps(
             {
                 "encoder": args.encoder,
+                "precision": args.precision,
                 "tile": args.tile,
                 "batch": args.batch,
                 "timed_steps": args.steps * args.repeats,
