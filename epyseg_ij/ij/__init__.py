@@ -10,9 +10,20 @@ commands), ``options`` (macro option strings), ``convert`` (ImagePlus ⇄ numpy,
 measurements), ``launch`` (the ``epyseg-ij macro`` and ``epyseg-ij fiji`` commands).
 """
 
-from .launch import open_gui, run_macro, run_macro_file
+from .launch import end_process, open_gui, run_macro, run_macro_file
 from .runtime import ImageJ, current, start
 from .service import Reply, Service
 from .service import get as get_service
 
-__all__ = ["start", "current", "ImageJ", "get_service", "Service", "Reply", "run_macro", "run_macro_file", "open_gui"]
+__all__ = [
+    "start",
+    "current",
+    "ImageJ",
+    "get_service",
+    "Service",
+    "Reply",
+    "run_macro",
+    "run_macro_file",
+    "open_gui",
+    "end_process",
+]

@@ -276,7 +276,7 @@ def measure_cells(request: Request, service: Service) -> Reply:
         objects.update(_save_files(_writable_folder(values["save"]), _stem(imp), objects, rois, True))
     if request.display:
         if service.headless and "rois" in values["output"]:
-            imp.setOverlay(convert.rois_to_overlay(rois))
+            imp.setOverlay(convert.rois_to_overlay([roi for plane in rois for roi in plane]))
         _display(objects, rois, table, service)
     return Reply(str(objects["cells"]), objects)
 
@@ -305,7 +305,7 @@ def train(request: Request, service: Service) -> Reply:
     """Train or fine-tune a model on Tissue Analyzer folders; ImageJ's progress bar, Esc cancels."""
     values = _options(request, service, TRAIN, TRAIN_OPTIONS, lambda: _train_dialog(service))
     try:
-        from ..train import train as engine_train
+        from ..training import train as engine_train
     except ImportError:
         raise EpysegError(f"{TRAIN}: training is not available in this version of epyseg-ij") from None
     folders = [f.strip() for f in values["data"].split(";") if f.strip()]
@@ -659,9 +659,7 @@ def _display(objects: dict[str, Any], rois, table, service: Service) -> None:
     if labels is not None and service.headless and rois is not None and "rois" in objects:
         labels.setOverlay(convert.rois_to_overlay([roi for plane in rois for roi in plane]))
     if "rois" in objects and not service.headless:
-        from ij.plugin.frame import RoiManager
-
-        manager = RoiManager.getRoiManager()
+        manager = _roi_manager()
         manager.reset()
         for roi in objects["rois"]:
             manager.addRoi(roi)
@@ -675,6 +673,17 @@ def _display(objects: dict[str, Any], rois, table, service: Service) -> None:
     for key in ("bonds", "outlines", "labels"):  # labels last: it becomes the current image
         if objects.get(key) is not None:
             _show(objects[key], service)
+
+
+def _roi_manager():
+    """The ROI Manager a macro on this thread sees (a hidden one in batch mode), or the visible one."""
+    from ij import IJ
+    from ij.macro import Interpreter
+    from ij.plugin.frame import RoiManager
+
+    if IJ.isMacro() and not Interpreter.isBatchMode() and RoiManager.getRawInstance() is None:
+        IJ.run("ROI Manager...", "")  # as the macro function roiManager() does: a window that outlives the macro
+    return RoiManager.getInstance() or RoiManager.getRoiManager()
 
 
 def _show(imp, service: Service) -> None:

@@ -10,9 +10,9 @@ numpy / Python                 ImageJ
 ``results_to_table(rt)``       ``table_to_results(table)``
 =============================  =============================
 
-Pixels move through JPype buffers, never Python lists: numpy → Java copies a numpy buffer into a new Java array
-with ``FloatBuffer.get`` (memcpy speed); Java → numpy copies the Java array out of a JPype buffer view at once
-(views of Java arrays must not outlive the call: JPype may keep serving a stale snapshot).
+Pixels move through JPype buffers, never Python lists: numpy memory is wrapped as a ``java.nio`` direct buffer and
+Java copies between it and the Java array in one bulk ``get``/``put`` (memcpy speed, no intermediate copy, no stale
+JPype array views).
 
 Axes use tifffile/ImageJ letters. ImageJ stores a hyperstack as planes in C, Z, T order (channel fastest); numpy
 arrays here are ``TZCYX`` with the axes of length 1 left out, so a 2D image is ``YX`` and a z-stack ``ZYX``. RGB
@@ -147,13 +147,15 @@ def to_numpy(imp, channel: int | None = None) -> tuple[np.ndarray, str]:
     hyper_c = 0 if rgb else (channel if channel is not None else None)
     dtype = {8: np.uint8, 16: np.uint16, 32: np.float32, 24: np.uint32}[depth]
     stack = imp.getStack()
-    planes = []
-    for t in range(nt):
-        for z in range(nz):
-            for c in channels if hyper_c is None else [hyper_c]:
-                index = int(imp.getStackIndex(c + 1, z + 1, t + 1))
-                planes.append(_plane_to_numpy(stack.getPixels(index), dtype, height, width))
-    array = np.stack(planes) if len(planes) > 1 else planes[0][np.newaxis]
+    indices = [
+        int(imp.getStackIndex(c + 1, z + 1, t + 1))
+        for t in range(nt)
+        for z in range(nz)
+        for c in (channels if hyper_c is None else [hyper_c])
+    ]
+    array = np.empty((len(indices), height, width), dtype)
+    for plane, index in zip(array, indices, strict=True):
+        _java_into(stack.getPixels(index), plane)
     if rgb:
         shifts = np.array([16, 8, 0], np.uint32)
         if channel is None:
@@ -166,10 +168,20 @@ def to_numpy(imp, channel: int | None = None) -> tuple[np.ndarray, str]:
     return array.squeeze(axis=keep), axes_of(imp, channel)
 
 
+def _java_into(pixels, out: np.ndarray) -> None:
+    """Copy a Java primitive array into a contiguous numpy array of the same size (Java does the memcpy)."""
+    import jpype
+    from java.nio import ByteOrder
+
+    buffer = jpype.nio.convertToDirectBuffer(out).order(ByteOrder.nativeOrder())
+    view = {1: None, 2: "asShortBuffer", 4: "asFloatBuffer" if out.dtype.kind == "f" else "asIntBuffer"}
+    name = view[out.dtype.itemsize]
+    (buffer if name is None else getattr(buffer, name)()).put(pixels)
+
+
 def _plane_to_numpy(pixels, dtype, height: int, width: int) -> np.ndarray:
-    view = np.asarray(pixels)
-    plane = view.view(dtype).reshape(height, width).copy()
-    del view
+    plane = np.empty((height, width), dtype)
+    _java_into(pixels, plane)
     return plane
 
 

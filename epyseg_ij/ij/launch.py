@@ -56,22 +56,21 @@ def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) ->
     if not imagej.headless and IJ.getInstance() is None:
         _echo_log(log_length)  # without an ImageJ window the log went to a Log window, or nowhere
     error = interpreter.getErrorMessage()
-    if error is not None or interpreter.wasError():
-        message = str(error or "macro error")
-        if "cancelled" in message.lower() and service.get().last_error != before:
-            print(f"epyseg-ij: {message}", file=sys.stderr)
-            return 130
+    if error is None and not interpreter.wasError():
+        return 0
+    message = str(error or "macro error")
+    from_epyseg = service.get().last_error not in (None, before) and service.get().last_error == message
+    if from_epyseg and "cancelled" in message:
+        return 130
+    if not from_epyseg:  # EPySeg's own errors were already printed by the plug-in, with their line
         line = _line_number(interpreter)
         print(f"epyseg-ij: macro error{f' in line {line}' if line else ''}: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return 1
 
 
 def _line_number(interpreter) -> int | None:
     try:
-        field = interpreter.getClass().getDeclaredField("lineNumber")
-        field.setAccessible(True)
-        return int(field.getInt(interpreter)) or None
+        return int(interpreter.getLineNumber()) or None
     except Exception:  # a different ImageJ version: no line number
         return None
 
@@ -105,3 +104,12 @@ def open_gui(fiji_dir: str | os.PathLike | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def end_process(status: int) -> None:
+    """End the process now (after a GUI session): idle AWT and Java pool threads would keep the JVM up a while."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    from java.lang import System
+
+    System.exit(status)

@@ -14,6 +14,7 @@ settings and raises otherwise.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -129,8 +130,22 @@ def start(
         from . import service
 
         service.install(_current)
+        if not headless:
+            atexit.register(close_windows)  # runs before JPype's exit hook, which waits for the AWT threads
         log.info("ImageJ %s started (%s, %s)", _current.version, _current.launcher, "headless" if headless else "GUI")
         return _current
+
+
+def close_windows() -> None:
+    """Dispose of every ImageJ/AWT window (no save prompts), so that the JVM, and Python, can exit."""
+    import jpype
+
+    if not jpype.isJVMStarted():
+        return
+    from java.awt import Window
+
+    for window in Window.getWindows():
+        window.dispose()
 
 
 # ------------------------------------------------------------------------------------------------------ JPype

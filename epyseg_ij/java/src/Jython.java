@@ -1,3 +1,5 @@
+import epyseg.bridge.BridgeException;
+import epyseg.bridge.PyBridge;
 import ij.IJ;
 import ij.plugin.PlugInInterpreter;
 import java.io.File;
@@ -37,7 +39,12 @@ public class Jython extends PlugInInterpreter {
             }
         } catch (PyException e) {
             returnValue = "[aborted]";
-            IJ.log(e.toString());
+            Object cause = e.value == null ? null : e.value.__tojava__(Throwable.class);
+            if (cause instanceof BridgeException) {
+                PyBridge.report((BridgeException) cause); // the one-line EPySeg message, as for macros
+            } else {
+                IJ.log(e.toString());
+            }
         } finally {
             pi.cleanup();
         }

@@ -150,7 +150,7 @@ public final class PyBridge {
      * dialog in the GUI, a line on stderr headless); outside a macro an error dialog (GUI) or a line on stderr.
      * A cancellation aborts the macro quietly.
      */
-    static void report(BridgeException e) {
+    public static void report(BridgeException e) {
         String message = e.getMessage();
         boolean cancelled = e.isCancelled();
         System.getProperties().put(LAST_ERROR, message);
@@ -161,7 +161,8 @@ public final class PyBridge {
         if (interp != null && !interp.done()) {
             if (cancelled || !dialogs) {
                 if (!cancelled) {
-                    log(message);
+                    int line = lineNumber(interp);
+                    log(line > 0 ? "macro line " + line + ": " + message : message);
                 }
                 interp.setIgnoreErrors(true); // abort without the dialog (the only kind of error display it has)
             }
@@ -172,6 +173,15 @@ public final class PyBridge {
             } else {
                 log(message);
             }
+        }
+    }
+
+    /** The line the macro is executing; 0 if unknown. */
+    static int lineNumber(Interpreter interp) {
+        try {
+            return interp.getLineNumber();
+        } catch (RuntimeException e) {
+            return 0;
         }
     }
 

@@ -1,0 +1,73 @@
+"""The ImageJ bridge with a display: real ImageJ 1.53t under Xvfb, in a subprocess (one JVM per process).
+
+The session script (ij_gui_session.py) runs a macro outside batch mode (windows, ROI Manager, Results table),
+a failing command, a built-in command that needs a display, and the menu command's dialog with the Recorder on.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import ij_fixtures
+import numpy as np
+import pytest
+import tifffile
+
+HERE = Path(__file__).resolve().parent
+samples = ij_fixtures.samples  # fixtures shared with test_ij_bridge.py
+tiny_model = ij_fixtures.tiny_model
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A private Xvfb server; its display name."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=[write],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+def test_gui_session(display, tiny_model, samples, private_home):
+    env = {**os.environ, "DISPLAY": display, "EPYSEG_IJ_HOME": str(private_home)}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "ij_gui_session.py"), str(samples["s0"]), tiny_model],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+
+    import epyseg_ij
+
+    n = int(epyseg_ij.segment(tifffile.imread(samples["s0"]), tiny_model).labels.max())
+    assert seen["headless"] is False
+    assert seen["segment"] == f"s0-labels 16 {n} {n} 3"  # title, bit depth, ROI Manager, Results, windows
+    assert seen["labels_equal"] and seen["cells"] == n
+    assert seen["roi_manager"] == n and seen["roi_areas_equal"]
+    assert seen["error_macro"] is None and seen["error_message"].startswith("unknown model 'no-such-model'")
+    assert seen["alive"] == "pong"
+    assert seen["builtin"] == "b"
+    assert seen["recorded"].startswith('run("EPySeg Segment", "model=')
+    assert " labels rois results" in seen["recorded"]
+    assert seen["recorded_parses"] in seen["recorded"]
+    assert np.isfinite(n)
