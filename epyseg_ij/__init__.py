@@ -2,10 +2,12 @@
 
 >>> import epyseg_ij
 >>> result = epyseg_ij.segment(image)  # doctest: +SKIP
+>>> epyseg_ij.train(["corrected/"], "wing-v2", base="default", epochs=20)  # doctest: +SKIP
 """
 
 from .errors import Cancelled, EpysegError, InputError, ModelError
 from .pipeline import Segmentation, segment
+from .training import train
 
 __version__ = "0.1.0"
-__all__ = ["segment", "Segmentation", "EpysegError", "InputError", "ModelError", "Cancelled", "__version__"]
+__all__ = ["segment", "Segmentation", "train", "EpysegError", "InputError", "ModelError", "Cancelled", "__version__"]

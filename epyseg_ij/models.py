@@ -174,7 +174,11 @@ def list_models() -> list[ModelInfo]:
     for p in PRETRAINED.values():
         infos.append(ModelInfo(p.name, "pretrained", _cached_pretrained(p) is not None, p.description))
     for path in sorted((home() / "models").glob("*.h5")):
-        card = read_card(path)
+        try:
+            card = read_card(path)
+        except ModelError as error:
+            infos.append(ModelInfo(path.stem, "user", False, str(error)))
+            continue
         infos.append(ModelInfo(path.stem, "user", True, card.provenance.get("description", card.encoder)))
     return infos
 

@@ -144,9 +144,9 @@ def test_evaluate_json_and_synth(capsys, tmp_path):
 def test_models_commands(capsys, vgg16_path, monkeypatch):
     status, out, _ = run(capsys, "models", "list")
     assert status == 0 and "Linknet-vgg16-sigmoid-v2" in out and "classical" in out
-    status, out, _ = run(capsys, "models", "import", vgg16_path, "--name", "cli-model")
-    assert status == 0 and out.strip().endswith("cli-model.h5")
-    status, out, _ = run(capsys, "models", "info", "cli-model")
+    status, out, _ = run(capsys, "models", "import", vgg16_path, "--name", "imported-by-cli")
+    assert status == 0 and out.strip().endswith("imported-by-cli.h5")
+    status, out, _ = run(capsys, "models", "info", "imported-by-cli")
     assert json.loads(out)["encoder"] == "vgg16"
     from epyseg_ij import models
 

@@ -21,7 +21,7 @@ from epyseg_ij import models
 from epyseg_ij.batch import segment_files
 from epyseg_ij.errors import Cancelled, InputError
 from epyseg_ij.synth import synth_epithelium, write_dataset
-from epyseg_ij.train import run_dir, train  # the names: the package may export train() over the module
+from epyseg_ij.training import run_dir, train
 
 # resnet18 is the fastest encoder to train on two CPU cores (about 0.1 s per step of 4 tiles of 64 px).
 TINY = dict(encoder="resnet18", tile=64, batch=4, steps_per_epoch=20, val_fraction=0.25)
@@ -164,7 +164,7 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
 
 _FULL_DISK = """
 import resource, signal, sys
-from epyseg_ij.train import CheckpointError, train
+from epyseg_ij.training import CheckpointError, train
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file over the limit fails with EFBIG instead of killing us
 limit = 8 << 20  # 8 MB: far below one checkpoint
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
