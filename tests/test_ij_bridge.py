@@ -380,3 +380,93 @@ def test_results_csv_and_files(imagej, tiny_model, samples, tmp_path):
     expected = epyseg_ij.segment(tifffile.imread(samples["s3"]), tiny_model)
     np.testing.assert_array_equal(tifffile.imread(out / "s3_outlines.tif"), expected.outlines)
     assert not list(Path(out).glob(".*"))  # no temporary files left behind
+
+
+# ------------------------------------------------------------------------------------------- user scripts
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "fiji_scripts"
+
+
+def script_copy(name: str, folder: Path, model: str) -> Path:
+    """A copy of a fiji_scripts file that uses the test model instead of the shipped default."""
+    target = folder / name
+    target.write_text((SCRIPTS / name).read_text().replace("model=default", f"model={model}"))
+    return target
+
+
+@pytest.mark.parametrize("kind", ["py", "ijm"])
+def test_scripts_segment_image_and_measure(imagej, tiny_model, samples, tmp_path, capfd, kind):
+    from ij import IJ
+
+    from epyseg_ij.ij import run_macro_file
+
+    expected = epyseg_ij.segment(tifffile.imread(samples["s2"]), tiny_model)
+    n = sum(expected.n_cells)
+    segment_script = script_copy(f"EPySeg_Segment_Image.{kind}", tmp_path, tiny_model)
+    masks = io.write_tiff(tmp_path / "mask.tif", expected.outlines)
+    measure_script = script_copy(f"EPySeg_Measure_Cells.{kind}", tmp_path, tiny_model)
+    if kind == "py":  # Jython, as ImageJ runs .py files (Plugins menu, IJ.runMacroFile)
+        macro(f'setBatchMode(true); open("{samples["s2"]}"); eval("python", File.openAsString("{segment_script}"));')
+        assert str(IJ.runMacroFile(str(segment_script), f"model={tiny_model}")) == f"{n} cells"
+        macro(f'setBatchMode(true); open("{masks}");')
+        assert str(IJ.runMacroFile(str(measure_script), "")) == f"{n} cells"
+    else:
+        assert run_macro_file(segment_script, str(samples["s2"])) == 0
+        assert run_macro_file(measure_script, str(masks)) == 0
+        out = capfd.readouterr().out
+        assert f"s2-labels: {n} cells, mean area" in out and f"mask.tif: {n} cells" in out
+
+
+@pytest.mark.parametrize("kind", ["py", "ijm"])
+def test_scripts_segment_folder(imagej, tiny_model, tmp_path, kind):
+    from ij import IJ
+
+    from epyseg_ij.ij import run_macro_file
+
+    folder = tmp_path / "images"
+    for i in range(2):
+        io.write_tiff(folder / f"img{i}.tif", synth_epithelium((80, 80), seed=i).image)
+    script = script_copy(f"EPySeg_Segment_Folder.{kind}", tmp_path, tiny_model)
+    if kind == "py":
+        assert str(IJ.runMacroFile(str(script), str(folder))) == "2 written, 0 skipped, 0 failed"
+    else:
+        assert run_macro_file(script, str(folder)) == 0
+    assert all((folder / f"img{i}" / "handCorrection.tif").is_file() for i in range(2))
+
+
+def test_train_command_and_cancel(imagej, tmp_path):
+    """EPySeg Train from a macro: progress, the model saved under its name; Esc stops a long run."""
+    from ij import IJ
+    from java.awt.event import KeyEvent
+
+    from epyseg_ij import ij, models
+    from epyseg_ij.ij import run_macro_file
+    from epyseg_ij.synth import write_dataset
+
+    data = tmp_path / "data"
+    write_dataset(data, 2, (96, 96))
+    common = f"data=[{data}] encoder=mobilenetv2 steps=2 tile=64 batch=2 validation=0"
+    script = tmp_path / "train.ijm"
+    script.write_text((SCRIPTS / "EPySeg_Train.ijm").read_text())
+    assert run_macro_file(script, f"{common} name=ij-trained epochs=1") == 0
+    assert models.user_model_path("ij-trained").is_file()
+    cells = macro("""
+        setBatchMode(true);
+        newImage("t", "8-bit ramp", 64, 64, 1);
+        return call("epyseg.bridge.PyBridge.call", "segment", "model=ij-trained output=[labels]");
+    """)
+    assert int(cells) >= 0
+
+    values = {}
+    worker = threading.Thread(
+        target=lambda: values.setdefault("v", macro(f'run("EPySeg Train", "{common} name=ij-cancel epochs=500");'))
+    )
+    service = ij.get_service()
+    worker.start()
+    deadline = time.time() + 120
+    while "/" not in service.status and time.time() < deadline:  # the first step reported
+        time.sleep(0.05)
+    IJ.setKeyDown(KeyEvent.VK_ESCAPE)
+    worker.join(60)
+    assert not worker.is_alive() and values["v"] is None
+    assert "cancel" in last_error().lower() and not models.user_model_path("ij-cancel").exists()

@@ -322,19 +322,16 @@ def train(request: Request, service: Service) -> Reply:
         def on_epoch(report):
             IJ.log(f"EPySeg: {values['name']}: {report.summary()}")
 
-        def on_step(step, steps):
-            _show_progress(step, steps, f"{TRAIN} {values['name']}: step {step}/{steps}")
-
         return engine_train(
             folders, values["name"], base=values["from"] or None, encoder=values["encoder"],
             epochs=values["epochs"], tile=values["tile"], batch=values["batch"],
             steps_per_epoch=values["steps"] or None, val_fraction=values["validation"],
             channel=values["channel"] - 1 if values["channel"] else None, invert=values["invert"],
             corrected_only=values["corrected"], overwrite=values["overwrite"], resume=values["resume"],
-            on_epoch=on_epoch, on_step=on_step, cancel=lambda: service.cancel_requested(),
+            on_epoch=on_epoch, on_step=progress.show, cancel=service.cancel_requested,
         )  # fmt: skip
 
-    result = service.compute(run, what=f"{TRAIN} {values['name']}")
+    result = service.compute(run, what=f"{TRAIN} {values['name']}: step")
     message = f"model {values['name']!r} saved to {result.path} (best epoch {result.best_epoch})"
     _log(f"EPySeg: {message}")
     return Reply(str(result.path), {"path": str(result.path), "best_epoch": int(result.best_epoch)})
@@ -695,13 +692,6 @@ def _show(imp, service: Service) -> None:
     else:  # headless outside batch mode: no window, but the macro still gets it as its current image
         Interpreter.addBatchModeImage(imp)
         WindowManager.setTempCurrentImage(imp)
-
-
-def _show_progress(done: int, total: int, text: str) -> None:
-    from ij import IJ
-
-    IJ.showProgress(int(done), int(total))
-    IJ.showStatus(text)
 
 
 def _log(text: str) -> None:

@@ -167,7 +167,8 @@ class Service:
         """Run ``fn(*args, progress)`` on the worker thread and wait for it.
 
         ``progress(done, total)`` updates ImageJ's progress bar and status line and raises ``Cancelled`` after Esc
-        or ``cancel()``. Jobs from several callers run one after the other.
+        or ``cancel()``; ``progress.show`` does the same without raising (for code that polls
+        ``cancel_requested`` itself). Jobs from several callers run one after the other.
         """
         return self.worker.run(self._job, fn, args, what)
 
@@ -184,13 +185,17 @@ class Service:
             _show_progress(1, 1)
 
     def _progress_reporter(self, what: str) -> Callable[[int, int], None]:
-        def progress(done: int, total: int) -> None:
+        def show(done: int, total: int) -> None:
             self.status = f"{what}: {done}/{total}"
             _show_progress(done, total, self.status)
-            if self._cancel.is_set() or _escape_pressed():
+
+        def progress(done: int, total: int) -> None:
+            show(done, total)
+            if self.cancel_requested():
                 _reset_escape()
                 raise Cancelled(f"{what} cancelled")
 
+        progress.show = show
         return progress
 
     def cancel(self) -> None:
@@ -198,7 +203,7 @@ class Service:
         self._cancel.set()
 
     def cancel_requested(self) -> bool:
-        """True after Esc or ``cancel()`` (for jobs that poll instead of reporting progress)."""
+        """True after Esc or ``cancel()`` during the current job."""
         return self._cancel.is_set() or _escape_pressed()
 
     def register_model(self, name: str, model) -> None:

@@ -1,0 +1,17 @@
+// EPySeg: segment the current image; labels, outlines, one ROI per cell and a Results table of per-cell measurements.
+// Run in an ImageJ/Fiji started by `epyseg-ij fiji`, or headless: epyseg-ij macro EPySeg_Segment_Image.ijm --arg IMAGE
+// (headless, the ROIs are also saved as IMAGE_RoiSet.zip beside the image).
+path = getArgument();
+if (path != "") open(path);
+if (nImages == 0) exit("Open an image first (or pass its path as the macro argument).");
+setBatchMode(true);
+run("EPySeg Segment", "model=default tta=none output=[labels outlines rois results]");
+print(getTitle() + ": " + nResults + " cells, mean area " + d2s(columnMean("Area"), 2));
+if (call("java.lang.System.getProperty", "java.awt.headless") != "true")
+    setBatchMode("exit and display");  // show the results in the GUI
+
+function columnMean(column) {
+    sum = 0;
+    for (i = 0; i < nResults; i++) sum += getResult(column, i);
+    return sum / maxOf(nResults, 1);
+}
