@@ -226,12 +226,42 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_macro(sub) -> None:
+    p = sub.add_parser("macro", help="run an ImageJ macro file in the embedded ImageJ, with the EPySeg commands")
+    p.add_argument("file", type=Path, metavar="FILE.ijm")
+    p.add_argument("--arg", default="", metavar="STRING", help="what the macro's getArgument() returns")
+    p.add_argument("--gui", action="store_true", help="with a display (DISPLAY, or xvfb-run): every ImageJ command")
+
+
+def _run_macro(args) -> int:
+    from .ij import end_process, run_macro_file
+
+    status = run_macro_file(args.file, args.arg, gui=args.gui)
+    if args.gui:
+        end_process(status)  # idle AWT threads would keep the process alive
+    return status
+
+
+def _add_fiji(sub) -> None:
+    p = sub.add_parser("fiji", help="open ImageJ (Debian's, or your Fiji/ImageJ folder) with Plugins > EPySeg")
+    p.add_argument("--fiji-dir", type=Path, metavar="DIR", help="a Fiji.app or ImageJ 1.x folder")
+
+
+def _run_fiji(args) -> int:
+    from .ij import end_process, open_gui
+
+    end_process(open_gui(args.fiji_dir))
+    return 0
+
+
 COMMANDS = {
     "segment": (_add_segment, _run_segment),
     "models": (_add_models, _run_models),
     "evaluate": (_add_evaluate, _run_evaluate),
     "synth": (_add_synth, _run_synth),
     "train": (_add_train, _run_train),
+    "macro": (_add_macro, _run_macro),
+    "fiji": (_add_fiji, _run_fiji),
 }
 
 

@@ -71,3 +71,31 @@ def test_gui_session(display, tiny_model, samples, private_home):
     assert " labels rois results" in seen["recorded"]
     assert seen["recorded_parses"] in seen["recorded"]
     assert np.isfinite(n)
+
+
+@pytest.mark.parametrize("gui", [False, True])
+def test_command_line_macro(display, tiny_model, samples, private_home, tmp_path, gui):
+    """epyseg-ij macro FILE.ijm [--gui]: the macro's log on stdout, errors on stderr with the exit status."""
+    env = {**os.environ, "DISPLAY": display, "EPYSEG_IJ_HOME": str(private_home)}
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    good = tmp_path / "good.ijm"
+    good.write_text(f"""
+        setBatchMode(true);
+        open(getArgument());
+        run("EPySeg Segment", "model={tiny_model} output=[labels results]");
+        print("cells: " + nResults);
+    """)
+    bad = tmp_path / "bad.ijm"
+    bad.write_text(f'print("start");\nrun("EPySeg Segment", "model={tiny_model} tta=sideways");\nprint("never");\n')
+    command = [sys.executable, "-m", "epyseg_ij.cli", "macro", *(["--gui"] if gui else [])]
+    run = dict(env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*command, str(good), "--arg", str(samples["s1"])], **run)
+    import epyseg_ij
+
+    n = int(epyseg_ij.segment(tifffile.imread(samples["s1"]), tiny_model).labels.max())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"cells: {n}" in done.stdout
+    done = subprocess.run([*command, str(bad)], **run)
+    assert done.returncode == 1
+    assert "start" in done.stdout and "never" not in done.stdout
+    assert "tta='sideways' is not allowed" in done.stdout + done.stderr

@@ -48,8 +48,12 @@ def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) ->
     from ij.macro import Interpreter
 
     interpreter = Interpreter()
-    if imagej.headless:
-        interpreter.setIgnoreErrors(True)  # headless ImageJ cannot show its error dialog: report errors here
+    interpreter.setIgnoreErrors(True)  # no error dialog to wait on (headless ImageJ cannot even show it): stderr
+    if not imagej.headless:
+        from java.lang import System
+
+        System.setProperty("epyseg.errors", "log")  # EPySeg's errors on stderr too, not in a modal dialog
+        IJ.redirectErrorMessages(True)
     before = service.get().last_error
     log_length = len(str(IJ.getLog() or ""))
     interpreter.run(code, arg)
