@@ -470,3 +470,53 @@ def test_train_command_and_cancel(imagej, tmp_path):
     worker.join(60)
     assert not worker.is_alive() and values["v"] is None
     assert "cancel" in last_error().lower() and not models.user_model_path("ij-cancel").exists()
+
+
+def test_hyperstack_channel_and_stack_positions(imagej, tiny_model):
+    """A 2-channel z-stack: channel=2 is segmented plane by plane; ROIs and Results know their slice."""
+    from epyseg_ij import ij
+    from epyseg_ij.ij import convert
+
+    planes = [synth_epithelium((96, 112), seed=20 + z, style=STYLES["clean"]).image for z in range(3)]
+    membranes = np.stack(planes)
+    noise = np.random.default_rng(0).integers(0, 50, membranes.shape).astype(np.uint8)
+    stack = np.stack([noise, membranes], axis=1)  # Z, C, Y, X
+    calibration = convert.Calibration(pixel_width=0.2, pixel_height=0.2, pixel_depth=1.5, unit="micron")
+    imp = convert.to_imageplus(stack, "ZCYX", title="embryo.tif", calibration=calibration)
+    reply = ij.get_service().request("segment", f"model={tiny_model} channel=2 output=[labels rois results]", imp)
+    expected = epyseg_ij.segment(membranes, tiny_model, axes="ZYX").labels
+    labels_imp = reply.objects["labels"]
+    labels, axes = convert.to_numpy(labels_imp)
+    assert axes == "ZYX" and str(labels_imp.getTitle()) == "embryo-labels"
+    np.testing.assert_array_equal(labels, expected)
+    assert convert.calibration_of(labels_imp) == calibration
+    rois = list(reply.objects["rois"])
+    per_plane = [int(plane.max()) for plane in expected]
+    assert len(rois) == sum(per_plane) == int(reply.value)
+    assert [int(r.getPosition()) for r in rois] == [z + 1 for z in range(3) for _ in range(per_plane[z])]
+    table = convert.results_to_table(reply.objects["results"])
+    assert table["Slice"].tolist() == [z + 1 for z in range(3) for _ in range(per_plane[z])]
+    with pytest.raises(Exception, match="a 2-channel image: choose the membrane channel"):
+        ij.get_service().request("segment", f"model={tiny_model}", imp)
+
+
+def test_runtime_starts_once_and_checks_folders(imagej, tmp_path):
+    from epyseg_ij import ij
+    from epyseg_ij.errors import EpysegError
+    from epyseg_ij.ij import runtime
+
+    assert ij.start() is imagej and imagej.headless and imagej.version.startswith("1.53t")
+    assert (imagej.plugins_dir / runtime.JAR_NAME).is_file()
+    with pytest.raises(EpysegError, match="already runs headless"):
+        ij.start(headless=False)
+    with pytest.raises(EpysegError, match="a JVM starts once per process"):
+        ij.start(tmp_path)
+    with pytest.raises(EpysegError, match="not an ImageJ or Fiji folder"):
+        runtime._app_kind(tmp_path)
+    (tmp_path / "jars").mkdir()
+    (tmp_path / "jars" / "ij-1.54f.jar").write_bytes(b"")
+    assert runtime._app_kind(tmp_path) == "fiji"
+    assert runtime._app_kind("sc.fiji:fiji:2.16.0") == "endpoint"
+    assert set(runtime.plugin_commands(imagej.plugins_dir / runtime.JAR_NAME)) == {
+        "EPySeg Segment", "EPySeg Measure", "EPySeg Train", "EPySeg Models...", "About EPySeg...",
+    }  # fmt: skip

@@ -104,9 +104,11 @@ def start(
         raise EpysegError(f"unknown launcher {launcher!r}: use one of {', '.join(LAUNCHERS)}")
     with _lock:
         if _current is not None:
-            if _current.headless != headless:
+            wanted = None if app_dir is None else Path(app_dir).expanduser().resolve()
+            if _current.headless != headless or (wanted is not None and wanted != _current.app_dir):
                 mode = "headless" if _current.headless else "with a GUI"
-                raise EpysegError(f"ImageJ already runs {mode} in this process; a JVM starts once per process")
+                where = _current.app_dir or "Debian's ImageJ"
+                raise EpysegError(f"ImageJ ({where}) already runs {mode} here; a JVM starts once per process")
             return _current
         import jpype
 
