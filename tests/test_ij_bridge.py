@@ -380,6 +380,15 @@ def test_results_csv_and_files(imagej, tiny_model, samples, tmp_path):
     expected = epyseg_ij.segment(tifffile.imread(samples["s3"]), tiny_model)
     np.testing.assert_array_equal(tifffile.imread(out / "s3_outlines.tif"), expected.outlines)
     assert not list(Path(out).glob(".*"))  # no temporary files left behind
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = macro(f'''
+        setBatchMode(true);
+        open("{samples["s3"]}");
+        run("EPySeg Segment", "model={tiny_model} output=[labels results] save=[{out}]");
+        return "not reached";
+    ''')
+    assert again is None and last_error().endswith("s3_labels.tif exists: add 'overwrite' to replace it")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 # ------------------------------------------------------------------------------------------- user scripts

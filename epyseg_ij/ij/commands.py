@@ -94,6 +94,8 @@ def segment(request: Request, service: Service) -> Reply:
         raise InputError(f"{SEGMENT}: choose at least one output ({' '.join(OUTPUTS)})")
     source = _source_file(imp)
     save = _writable_folder(values["save"]) if values["save"] else None
+    if save is not None and not values["overwrite"]:
+        _check_new_files(save, _stem(imp), outputs)
     if "ta" in outputs:
         _check_ta(source, values["overwrite"])
     array, axes = convert.to_numpy(imp, channel)
@@ -600,17 +602,28 @@ def _roi_array(rois: list[list]):
     return JArray(Roi)([roi for plane in rois for roi in plane])
 
 
-def _save_files(folder: Path, stem: str, objects: dict[str, Any], rois, overwrite: bool) -> dict[str, str]:
-    """Write the chosen results into ``folder``: TIFFs, RoiSet .zip, results CSV (atomically)."""
-    written = {}
-    targets = {
+def _result_files(folder: Path, stem: str) -> dict[str, Path]:
+    """Where ``save=[folder]`` puts each output."""
+    return {
         "labels": folder / f"{stem}_labels.tif",
         "outlines": folder / f"{stem}_outlines.tif",
         "bonds": folder / f"{stem}_bonds.tif",
         "rois": folder / f"{stem}_RoiSet.zip",
         "results": folder / f"{stem}_results.csv",
     }
-    for key, path in targets.items():
+
+
+def _check_new_files(folder: Path, stem: str, outputs) -> None:
+    """Refuse, before any work, to replace result files without ``overwrite``."""
+    for key, path in _result_files(folder, stem).items():
+        if key in outputs and path.exists():
+            raise InputError(f"{path} exists: add 'overwrite' to replace it")
+
+
+def _save_files(folder: Path, stem: str, objects: dict[str, Any], rois, overwrite: bool) -> dict[str, str]:
+    """Write the chosen results into ``folder``: TIFFs, RoiSet .zip, results CSV (each atomically)."""
+    written = {}
+    for key, path in _result_files(folder, stem).items():
         if key not in objects:
             continue
         if path.exists() and not overwrite:
