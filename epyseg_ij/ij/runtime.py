@@ -244,7 +244,10 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
         plugins = app_dir / "plugins"
         install_plugin(plugins)  # before start-up, so Fiji's menus and class path include it
     scyjava.config.set_java_constraints(fetch="auto")  # "always" (the default) downloads a JRE; "never" hits a bug
-    scyjava.config.endpoints.clear()  # imglyb adds net.imglib2:imglib2-imglyb, which needs Maven Central
+    if kind == "fiji":  # offline: no Maven
+        scyjava.config.endpoints.clear()  # imglyb adds net.imglib2:imglib2-imglyb, which needs Maven Central
+        if not any(app_dir.rglob("imglib2-imglyb*.jar")):
+            _drop_imglyb_callbacks(scyjava)
     for option in options:
         scyjava.config.add_option(option)
     try:
@@ -252,7 +255,7 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
     except Exception as error:  # pyimagej reports missing ImageJ2 as a TypeError, network problems variously
         raise EpysegError(
             f"pyimagej could not start {app_dir} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "it needs a Fiji.app with ImageJ2. Use launcher='jpype' for plain ImageJ 1.x"
+            "it needs a Fiji.app with ImageJ2. Use launcher='jpype' (in a new Python process) for plain ImageJ 1.x"
         ) from None
     from ij import IJ, Menus
 
@@ -262,6 +265,17 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
     if headless:
         register_commands(plugins / JAR_NAME)
     return ImageJ(headless, plugins, str(IJ.getFullVersion()), "pyimagej", app_dir, gateway)
+
+
+def _drop_imglyb_callbacks(scyjava) -> None:
+    """imglyb's JVM start-up hooks load its own Java classes (a Maven artifact that Fiji does not ship) and fail.
+
+    EPySeg never uses imglyb's conversions (it speaks ImageJ 1.x), so the hooks are dropped. This touches scyjava's
+    private list of hooks (scyjava 1.12); if that changes, pyimagej reports the missing classes instead.
+    """
+    callbacks = getattr(getattr(scyjava, "_jvm", None), "_startup_callbacks", None)
+    if isinstance(callbacks, list):
+        callbacks[:] = [f for f in callbacks if not str(getattr(f, "__module__", "")).startswith("imglyb")]
 
 
 # ------------------------------------------------------------------------------------------------- the plug-in
