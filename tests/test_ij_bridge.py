@@ -529,3 +529,13 @@ def test_runtime_starts_once_and_checks_folders(imagej, tmp_path):
     assert set(runtime.plugin_commands(imagej.plugins_dir / runtime.JAR_NAME)) == {
         "EPySeg Segment", "EPySeg Measure", "EPySeg Train", "EPySeg Models...", "About EPySeg...",
     }  # fmt: skip
+
+
+def test_ctrl_c_is_a_keyboard_interrupt_not_the_end_of_the_process(imagej):
+    """With the JVM in the process, SIGINT must still reach Python (other tests and the CLI rely on it)."""
+    import signal
+
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(1)
+    assert macro('return call("epyseg.bridge.PyBridge.call", "ping");') == "pong"

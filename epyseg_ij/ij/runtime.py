@@ -172,7 +172,8 @@ def _start_jpype(app_dir, kind: str, headless: bool, options: list[str]) -> Imag
     jar = install_plugin(plugins)
     classpath.append(jar)  # also on the class path, so Python and Jython can import epyseg.bridge directly
     options.append(f"-Dplugins.dir={plugins}")
-    jpype.startJVM(*options, classpath=[str(p) for p in classpath], convertStrings=False)
+    # interrupt=False: Ctrl-C (SIGINT) stays a KeyboardInterrupt in Python instead of ending the whole process
+    jpype.startJVM(*options, classpath=[str(p) for p in classpath], convertStrings=False, interrupt=False)
     from ij import IJ
 
     if headless:
@@ -250,6 +251,7 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
             _drop_imglyb_callbacks(scyjava)
     for option in options:
         scyjava.config.add_option(option)
+    scyjava.config.add_kwargs(interrupt=False)  # Ctrl-C stays a KeyboardInterrupt (scyjava's default ends the process)
     try:
         gateway = imagej.init(str(app_dir), mode="headless" if headless else "interactive")
     except Exception as error:  # pyimagej reports missing ImageJ2 as a TypeError, network problems variously
