@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from . import augment, targets
+from . import augment, io, targets
 from .errors import InputError
 from .postprocess import labels_from_outlines, outlines_from_regions
 
@@ -83,7 +83,7 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
     if not folders:
         raise InputError("no data folder given")
     pairs = [pair for folder in folders for pair in _folder_pairs(Path(folder))]
-    pairs = [Pair(p.image, p.mask, p.layout, hand_corrected(p.mask) if p.layout == "ta" else None) for p in pairs]
+    pairs = [Pair(p.image, p.mask, p.layout, io.is_hand_corrected(p.mask) if p.layout == "ta" else None) for p in pairs]
     machine = [p for p in pairs if p.corrected is False]
     if corrected_only:
         kept = [p for p in pairs if p.corrected]
@@ -102,13 +102,6 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
             machine[0].mask,
         )
     return pairs
-
-
-def hand_corrected(mask: Path) -> bool | None:
-    """Whether a machine-made mask was changed since it was written (``io.is_hand_corrected``); None if unknown."""
-    from .io import is_hand_corrected
-
-    return is_hand_corrected(mask)
 
 
 def _folder_pairs(folder: Path) -> list[Pair]:
@@ -171,10 +164,9 @@ def _image_files(folder: Path) -> list[Path]:
 
 def read_image(path: Path, channel: int | None = None) -> np.ndarray:
     """A 2D image plane from a file (``io.read_image``); ``channel`` picks one channel of a multichannel image."""
-    from .io import read_image as read
     from .pipeline import as_planes
 
-    image = read(path)
+    image = io.read_image(path)
     array, axes = image.array, image.axes
     if axes.endswith("S") and channel is None and _grey(array):
         array, axes = array[..., 0], axes[:-1]
@@ -189,9 +181,7 @@ def read_image(path: Path, channel: int | None = None) -> np.ndarray:
 
 def read_mask(path: Path) -> np.ndarray:
     """A mask file as a 1-px outline mask (uint8, 255 on boundaries); see ``outlines_from_mask``."""
-    from .io import read_image as read
-
-    array = read(path).array
+    array = io.read_image(path).array
     if array.ndim == 3 and array.shape[-1] in (3, 4) and _grey(array):
         array = array[..., 0]
     return outlines_from_mask(np.squeeze(array), path.name)
