@@ -697,13 +697,13 @@ def _roi_manager():
 
 
 def _show(imp, service: Service) -> None:
+    """Display an image; in batch mode (always, headless) it becomes the current image of this macro's thread."""
     from ij import WindowManager
     from ij.macro import Interpreter
 
     if Interpreter.isBatchMode() or not service.headless:
         imp.show()
-    else:  # headless outside batch mode: no window, but the macro still gets it as its current image
-        Interpreter.addBatchModeImage(imp)
+    else:
         WindowManager.setTempCurrentImage(imp)
 
 
