@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JAR := build/EPySeg_Bridge.jar
-DEBS := libij-java jython xvfb xauth
+DEBS := libij-java jython default-jdk-headless xvfb xauth
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # The demo model: the classical baseline until the shipped default model lands.
 DEMO_MODEL ?= classical
@@ -30,11 +30,11 @@ jar: $(JAR)
 $(JAR): $(shell find epyseg_ij/java -type f 2>/dev/null) | system-deps
 	sh epyseg_ij/java/build.sh $@
 
-demo: $(STAMP) system-deps
+demo: $(STAMP) system-deps $(JAR)
 	$(BIN)/epyseg-ij segment samples/wingdisc_frame00.tif --model $(DEMO_MODEL) --out demo-output --overwrite
 	@echo "results in demo-output/"
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(JAR)
 	$(BIN)/ruff check epyseg_ij tests bench
 	$(BIN)/python -m pytest
 
@@ -42,8 +42,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check epyseg_ij tests bench
 	$(BIN)/ruff format --check epyseg_ij tests bench
 
-bench: $(STAMP)
+bench: $(STAMP) $(JAR)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/transfer.py
 
 clean:
 	rm -rf build demo-output

@@ -74,10 +74,11 @@ def test_membrane_is_brightest_on_the_ground_truth_lines(samples, name):
 def test_image_dtype_and_range_follow_the_style(samples):
     assert samples["default"].image.dtype == np.uint8
     assert samples["heldout"].image.dtype == np.uint16
-    for sample in samples.values():
+    for name, sample in samples.items():
         top = np.iinfo(sample.image.dtype).max
         assert np.mean(sample.image == top) < 0.01  # hardly any saturation
-        assert np.mean(sample.image == 0) < 0.01  # nor clipping at 0
+        if name != "small":  # the starved-photon training style clips its read noise at 0, as cameras do
+            assert np.mean(sample.image == 0) < 0.01
 
 
 def test_heldout_style_differs_measurably(samples):
