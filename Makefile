@@ -6,8 +6,6 @@ STAMP := $(VENV)/.installed
 JAR := build/EPySeg_Bridge.jar
 DEBS := libij-java jython default-jdk-headless xvfb xauth
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-# The demo model: the classical baseline until the shipped default model lands.
-DEMO_MODEL ?= classical
 
 .PHONY: demo test lint bench system-deps jar clean
 
@@ -31,8 +29,8 @@ $(JAR): $(shell find epyseg_ij/java -type f 2>/dev/null) | system-deps
 	sh epyseg_ij/java/build.sh $@
 
 demo: $(STAMP) system-deps $(JAR)
-	$(BIN)/epyseg-ij segment samples/wingdisc_frame00.tif --model $(DEMO_MODEL) --out demo-output --overwrite
-	@echo "results in demo-output/"
+	mkdir -p demo-output
+	$(BIN)/epyseg-ij macro samples/demo.ijm --arg "$(CURDIR)/samples/wingdisc_frame00.tif|$(CURDIR)/demo-output"
 
 test: $(STAMP) system-deps $(JAR)
 	$(BIN)/ruff check epyseg_ij tests bench
