@@ -1,7 +1,7 @@
 #!/bin/sh
-# The recipe of the default model shipped as epyseg_ij/data/default.h5: data, command, seed. Run from the repository
-# root (about 75 min on a 2-core CPU); pass --resume to continue an interrupted run. Nothing here is committed but
-# the final float16 model: the data and checkpoints stay in $WORK.
+# The recipe of the default model shipped as epyseg_ij/data/default.h5: data, commands, seeds. Run from the repository
+# root (about 2 h on a 2-core CPU). A finished stage is skipped; to continue an interrupted stage, run again with
+# RESUME=--resume. Nothing here is committed but the final float16 model: data and checkpoints stay in $WORK.
 set -eu
 WORK=${WORK:-build/default-model}
 BIN=${BIN:-.venv/bin}
@@ -15,17 +15,24 @@ for style in default thick small large; do
     seed=$((seed + 1))
 done
 
-# A Linknet with a ResNet-18 encoder (11.5 M parameters: 23 MB in float16), EPySeg's 7 outputs, 30 x 100 steps.
-"$BIN/epyseg-ij" train --data "$WORK/data/default" "$WORK/data/thick" "$WORK/data/small" "$WORK/data/large" \
-    --encoder resnet18 --name default-r18 --epochs 30 --steps 100 --tile 256 --batch 8 --val-fraction 0.1 \
-    --patience 0 --seed 0 "$@"
+DATA="$WORK/data/default $WORK/data/thick $WORK/data/small $WORK/data/large"
+MODELS="$EPYSEG_IJ_HOME/models"
+# Stage 1: a Linknet with a ResNet-18 encoder (11.5 M parameters: 23 MB in float16), EPySeg's 7 outputs, 30 x 100
+# steps at Adam's default rate.
+[ -e "$MODELS/default-r18.h5" ] ||
+    "$BIN/epyseg-ij" train --data $DATA --encoder resnet18 --name default-r18 --epochs 30 --steps 100 --tile 256 \
+        --batch 8 --val-fraction 0.1 --patience 0 --seed 0 ${RESUME:-}
+# Stage 2: 30 x 100 more steps from stage 1 at a third of the rate, in bfloat16 (3x faster on this CPU).
+[ -e "$MODELS/default-r18-ft.h5" ] ||
+    "$BIN/epyseg-ij" train --data $DATA --from default-r18 --name default-r18-ft --epochs 30 --steps 100 --tile 256 \
+        --batch 8 --val-fraction 0.1 --learning-rate 3e-4 --patience 0 --seed 1 --precision mixed_bfloat16 ${RESUME:-}
 
 # Ship the best epoch in float16 under the name "default".
 "$BIN/python" - <<'PY'
 import dataclasses
 from epyseg_ij import models
 
-trained = models.load("default-r18")
+trained = models.load("default-r18-ft")
 card = dataclasses.replace(
     trained.card,
     name="default",
