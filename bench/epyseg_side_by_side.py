@@ -81,8 +81,11 @@ def child(command: list[str]) -> dict:
 def score(folder: Path, references: dict[str, np.ndarray]) -> dict:
     from epyseg_ij.metrics import evaluate
 
-    scores = [evaluate(tifffile.imread(folder / stem / "handCorrection.tif"), gt) for stem, gt in references.items()]
-    return {key: round(float(np.mean([s[key] for s in scores])), 4) for key in ("seg_quality", "pixel_iou")}
+    masks = {stem: tifffile.imread(folder / stem / "handCorrection.tif") for stem in references}
+    scores = [evaluate(masks[stem], gt) for stem, gt in references.items()]
+    inner = [evaluate(masks[stem], gt, exclude_border=True) for stem, gt in references.items()]
+    mean = {key: round(float(np.mean([s[key] for s in scores])), 4) for key in ("seg_quality", "pixel_iou")}
+    return mean | {"inner_seg_quality": round(float(np.mean([s["seg_quality"] for s in inner])), 4)}
 
 
 def main() -> None:

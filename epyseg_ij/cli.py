@@ -109,12 +109,13 @@ def _add_evaluate(sub) -> None:
     p.add_argument("pred", type=Path, help="outline mask or label image")
     p.add_argument("gt", type=Path, help="outline mask or label image")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--exclude-border", action="store_true", help="score only cells not touching the image border")
 
 
 def _run_evaluate(args) -> int:
     from .metrics import evaluate_files
 
-    scores = evaluate_files(args.pred, args.gt)
+    scores = evaluate_files(args.pred, args.gt, args.exclude_border)
     if args.json:
         print(json.dumps(scores))
     else:

@@ -161,7 +161,7 @@ def as_outlines(array: np.ndarray) -> np.ndarray:
     return _ta_form(array)[0].view(np.uint8) * np.uint8(255)
 
 
-def evaluate(pred: np.ndarray, gt: np.ndarray) -> dict:
+def evaluate(pred: np.ndarray, gt: np.ndarray, exclude_border: bool = False) -> dict:
     """Compare a predicted segmentation to the ground truth; each may be an outline mask or a label image.
 
     Both are first brought to the Tissue Analyzer form (see :func:`as_labels` for the rule).
@@ -170,6 +170,9 @@ def evaluate(pred: np.ndarray, gt: np.ndarray) -> dict:
     ----------
     pred, gt : (H, W) arrays
         Outline masks or label images of the same shape.
+    exclude_border : bool
+        Score only the cells that do not touch the image border, in both (for references that leave border cells
+        unsegmented); ``pixel_iou`` still covers the whole image.
 
     Returns
     -------
@@ -186,10 +189,18 @@ def evaluate(pred: np.ndarray, gt: np.ndarray) -> dict:
     _check_pair(pred, gt)
     pred_outlines, pred_labels = _ta_form(pred, "pred")
     gt_outlines, gt_labels = _ta_form(gt, "gt")
+    if exclude_border:
+        pred_labels, gt_labels = _inner_cells(pred_labels), _inner_cells(gt_labels)
     return {"pixel_iou": pixel_iou(pred_outlines, gt_outlines), **seg_quality(pred_labels, gt_labels)}
 
 
-def evaluate_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike) -> dict:
+def _inner_cells(labels: np.ndarray) -> np.ndarray:
+    """The labels with every cell that touches the image border set to 0."""
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.where(np.isin(labels, edge[edge > 0]), 0, labels)
+
+
+def evaluate_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike, exclude_border: bool = False) -> dict:
     """:func:`evaluate` two 2D TIFF files (e.g. a predicted and a ground-truth ``handCorrection.tif``).
 
     Parameters
@@ -218,7 +229,7 @@ def evaluate_files(pred_path: str | os.PathLike, gt_path: str | os.PathLike) -> 
     pred, gt = _read_2d(pred_path), _read_2d(gt_path)
     if pred.shape != gt.shape:
         raise InputError(f"shape mismatch: {pred_path} is {pred.shape}, {gt_path} is {gt.shape}")
-    return evaluate(pred, gt)
+    return evaluate(pred, gt, exclude_border)
 
 
 def _read_2d(path: str | os.PathLike) -> np.ndarray:

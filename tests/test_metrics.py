@@ -182,3 +182,14 @@ def test_epitools_distant_frames_score_clearly_lower():
     distant = evaluate_files(DATA / "labels" / "frame_07.tif", DATA / "ta" / "frame_00" / "handCorrection.tif")
     assert distant["seg_quality"] < same["seg_quality"] - 0.3
     assert distant["pixel_iou"] < same["pixel_iou"] / 2
+
+
+def test_exclude_border_scores_inner_cells_only():
+    gt = np.ones((30, 30), np.uint16)  # one big "border region" around...
+    gt[10:20, 10:20] = 2  # ...one inner cell
+    pred = np.zeros((30, 30), np.uint16)
+    pred[:, :15], pred[:, 15:] = 1, 2  # two border cells over the border region
+    pred[10:20, 10:20] = 3
+    assert evaluate(pred, gt)["n_over"] == 1
+    inner = evaluate(pred, gt, exclude_border=True)
+    assert inner["n_gt"] == 1 and inner["n_correct"] == 1 and inner["seg_quality"] == 1.0
