@@ -120,8 +120,8 @@ def segment_plane(
     """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
     intensity = predict.intensity_range(plane, normalization, invert)
     transforms = predict.tta_transforms(tta, plane, intensity)
-    if network.keras is None:  # the classical baseline
-        bonds, code = postprocess.decode(classical.ridge_bonds(plane, intensity)[..., np.newaxis], "bonds")
+    if network.keras is None:  # the classical baseline: its seeds arrive as MARKER bits
+        bonds, code = classical.bonds_and_code(plane, intensity)
         on_batch(predict.count_tiles(plane.shape, tiling))
     else:
         bonds = np.empty(plane.shape, np.float32)
