@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
-from . import classical, models, postprocess, predict
+from . import cells, classical, models, postprocess, predict
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-BAND_PIXELS = 8_000_000  # post-processing works on bands of about this many pixels (one band for most images)
-BAND_MARGIN = 128  # context above and below a band (px): more than a cell's diameter in epithelial images
 CHANNEL_AXES = "CS"
 
 
@@ -120,6 +116,7 @@ def segment_plane(
     """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
     intensity = predict.intensity_range(plane, normalization, invert)
     transforms = predict.tta_transforms(tta, plane, intensity)
+    merge_below = cells.WEAK_INTERFACE if network.card.outputs == "epyseg7" else None  # validated for these
     if network.keras is None:  # the classical baseline: its seeds arrive as MARKER bits
         bonds, code = classical.bonds_and_code(plane, intensity)
         on_batch(predict.count_tiles(plane.shape, tiling))
@@ -130,48 +127,8 @@ def segment_plane(
             bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
     if intensity.high == intensity.low:  # a constant image holds no cells
         code[:] = 0
-    outlines, labels = _cells(bonds, code, min_size)
+    outlines, labels = cells.find_cells(bonds, code, min_size, merge_below)
     return outlines, labels, bonds
-
-
-def _cells(bonds: np.ndarray, code: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Markers → watershed → 1-px outlines → labels, band by band; cells below ``min_size`` lose their markers."""
-    bands = _bands(*bonds.shape)
-    for (start, stop), (low, high) in bands:
-        markers = postprocess.choose_markers(code[low:high] & (postprocess.INTERIOR | postprocess.SEED))
-        code[start:stop] |= markers[start - low : stop - low].view(np.uint8) * np.uint8(postprocess.MARKER)
-    while True:
-        regions = np.empty(bonds.shape, np.int32)
-        if ndi.label(code >= postprocess.MARKER, structure=postprocess.FOUR, output=regions) == 0:
-            return np.zeros(bonds.shape, np.uint8), np.zeros(bonds.shape, np.uint16)
-        for (start, stop), (low, high) in bands:
-            markers = np.where(code[low:high] >= postprocess.MARKER, regions[low:high], 0)
-            regions[start:stop] = postprocess.flood(bonds[low:high], markers)[start - low : stop - low]
-        outlines = np.empty(bonds.shape, np.uint8)
-        for (start, stop), (low, high) in bands:
-            lines = postprocess.outlines_from_regions(regions[low:high], bonds[low:high])
-            outlines[start:stop] = lines[start - low : stop - low]
-        del regions
-        labels = postprocess.labels_from_outlines(outlines)
-        small = np.bincount(labels.ravel()) < min_size
-        small[0] = False
-        if not small.any():
-            return outlines, labels
-        code[small[labels]] &= ~np.uint8(postprocess.MARKER)
-        min_size = 0  # one merge round: merged cells are not re-examined
-
-
-def _bands(height: int, width: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Row bands ``(start, stop)`` with their context ``(low, high)``; a single band for most images."""
-    rows = max(64, BAND_PIXELS // max(width, 1))
-    if rows >= height:
-        return [((0, height), (0, height))]
-    count = math.ceil(height / rows)
-    edges = [round(i * height / count) for i in range(count + 1)]
-    return [
-        ((a, b), (max(0, a - BAND_MARGIN), min(height, b + BAND_MARGIN)))
-        for a, b in zip(edges[:-1], edges[1:], strict=True)
-    ]
 
 
 def guess_axes(shape: tuple[int, ...], channel: int | None = None) -> str:

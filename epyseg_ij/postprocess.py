@@ -5,6 +5,8 @@ Outlines are uint8 masks, 255 on 1-px boundaries that are 8-connected lines; cel
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from skimage.morphology import remove_small_objects
 from skimage.segmentation import watershed
 
@@ -100,6 +102,11 @@ def labels_from_outlines(outlines: np.ndarray) -> np.ndarray:
         raise ValueError(f"outlines must be 2D, got shape {outlines.shape}")
     labels = np.empty(outlines.shape, np.int32)
     n = ndi.label(outlines == 0, structure=FOUR, output=labels)
+    return compact_labels(labels, n)
+
+
+def compact_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    """int32 labels 0..n as uint16 when they fit (a copy), else as uint32 (a view)."""
     return labels.astype(np.uint16) if n <= np.iinfo(np.uint16).max else labels.view(np.uint32)
 
 
@@ -137,11 +144,49 @@ def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) 
         take_second = differ & (bonds[second] > bonds[first]) if bonds is not None else np.zeros_like(differ)
         boundary[first] |= differ & ~take_second
         boundary[second] |= take_second
-    ids = regions.astype(np.int64)
+    ids = regions.astype(np.int32)
     _thin(boundary, ids)
     if _drop_fragments(boundary, ids):
         _thin(boundary, ids)
     return boundary.view(np.uint8) * np.uint8(255)
+
+
+def interfaces(regions: np.ndarray, bonds: np.ndarray, n: int, rows: slice = slice(None)) -> tuple[np.ndarray, ...]:
+    """Bond evidence between touching regions: for each pair (a < b) of 4-adjacent labels, the summed bond value
+    (the higher of each pixel pair across their interface) and the number of pixel pairs.
+
+    Only pixel pairs whose first pixel lies in ``rows`` are counted, so bands of rows can be summed separately.
+
+    Returns
+    -------
+    keys, sums, counts : 1D arrays; ``keys = a * (n + 1) + b`` where ``n`` is the highest label.
+    """
+    start, stop, _ = rows.indices(regions.shape[0])
+    n = np.int64(n) + 1
+    keys, values = [], []
+    for first, second in (
+        ((slice(start, min(stop, regions.shape[0] - 1)), slice(None)), (slice(start + 1, stop + 1), slice(None))),
+        ((slice(start, stop), slice(None, -1)), (slice(start, stop), slice(1, None))),
+    ):
+        a, b = regions[first], regions[second]
+        differ = a != b
+        a, b = a[differ].astype(np.int64), b[differ].astype(np.int64)
+        keys.append(np.minimum(a, b) * n + np.maximum(a, b))
+        values.append(np.maximum(bonds[first][differ], bonds[second][differ]))
+    keys, values = np.concatenate(keys), np.concatenate(values)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values), np.bincount(inverse)
+
+
+def merge_table(keys: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, below: float) -> np.ndarray:
+    """A lookup table ``old label -> new label`` that merges regions whose interface has a mean bond value below
+    ``below`` (a boundary the network does not see), transitively; label 0 stays 0."""
+    weak = keys[sums < below * counts]
+    a, b = weak // (n + 1), weak % (n + 1)
+    graph = coo_matrix((np.ones(len(weak), bool), (a, b)), shape=(n + 1, n + 1))
+    _, component = connected_components(graph, directed=False)
+    _, table = np.unique(component, return_inverse=True)  # renumber 0.. in order of first label
+    return table.astype(np.int32)
 
 
 def _drop_fragments(boundary: np.ndarray, ids: np.ndarray) -> bool:
@@ -168,8 +213,9 @@ def _thin(boundary: np.ndarray, ids: np.ndarray) -> None:
     after the first round only the neighbours of released pixels are looked at again.
     """
     h, w = boundary.shape
-    padded = np.full((h + 2, w + 2), -1, np.int64)
-    padded[1:-1, 1:-1] = np.where(boundary, -1, ids)
+    padded = np.full((h + 2, w + 2), -1, ids.dtype)
+    padded[1:-1, 1:-1] = ids
+    padded[1:-1, 1:-1][boundary] = -1
     ys, xs = np.nonzero(boundary)
     odd = ((ys + xs) & 1).astype(bool)
     pending = [(ys[~odd], xs[~odd]), (ys[odd], xs[odd])]
@@ -179,7 +225,7 @@ def _thin(boundary: np.ndarray, ids: np.ndarray) -> None:
         around = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy, dx in _STEPS])
         known = around >= 0
         top = around.max(axis=0)
-        low = np.where(known, around, np.iinfo(np.int64).max).min(axis=0)
+        low = np.where(known, around, np.iinfo(ids.dtype).max).min(axis=0)
         free = known.any(axis=0) & (top == low)
         ys, xs, top = ys[free], xs[free], top[free]
         boundary[ys, xs] = False

@@ -6,6 +6,7 @@ model, so macros name it like any other model.
 """
 
 import csv
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -151,6 +152,20 @@ def test_macro_segment_round_trip(imagej, tiny_model, samples, tmp_path):
     assert [int(r.getStatistics().pixelCount) for r in rois] == table["Pixels"].tolist()
     calibrated = convert.to_imageplus(expected, calibration=convert.Calibration(0.5, 0.5, unit="micron"))
     np.testing.assert_allclose(convert.perimeters(rois, calibrated), results["Perim."])
+
+
+def test_headless_roi_set_beside_the_image_is_never_replaced(imagej, tiny_model, samples, tmp_path):
+    image = tmp_path / "mine.tif"
+    shutil.copy(samples["calibrated"], image)
+    roi_set = tmp_path / "mine_RoiSet.zip"
+    roi_set.write_bytes(b"a person's ROIs")
+    segment = f'setBatchMode(true); open("{image}"); run("EPySeg Segment", "model={tiny_model} output=[rois]{{}}");'
+    macro(segment.format(""))
+    assert roi_set.read_bytes() == b"a person's ROIs"
+    macro(segment.format(" overwrite"))
+    from epyseg_ij.ij import convert
+
+    assert len(convert.rois_from_zip(roi_set)) > 20
 
 
 def test_call_string_api(imagej, tiny_model, samples):

@@ -139,3 +139,11 @@ def test_published_model_reused_from_epyseg_cache(monkeypatch, tmp_path, network
     monkeypatch.setitem(models.PRETRAINED, name, offline)
     assert models.fetch(name) == path
     assert models.load(name).card.name == name
+
+
+def test_any_segmentation_models_encoder_builds_with_one_input_channel():
+    network = models.build_linknet("seresnext101", 7)
+    assert network.input_shape == (None, None, None, 1) and network.output_shape == (None, None, None, 7)
+    assert network.layers[-1].activation.__name__ == "sigmoid"
+    out = network.predict(np.zeros((1, 64, 64, 1), np.float32), verbose=0)
+    assert out.shape == (1, 64, 64, 7) and 0 <= out.min() and out.max() <= 1

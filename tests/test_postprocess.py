@@ -100,3 +100,28 @@ def test_flood_gives_the_cells_of_a_full_float_watershed():
     cells = [postprocess.labels_from_outlines(postprocess.outlines_from_regions(r, bonds)) for r in (fast, full)]
     score = seg_quality(*cells)
     assert score["n_correct"] >= 0.99 * score["n_gt"]
+
+
+def test_regions_behind_a_weak_interface_merge():
+    regions = np.repeat(np.array([[1] * 10 + [2] * 10 + [3] * 10]), 8, axis=0)
+    bonds = np.zeros(regions.shape, np.float32)
+    bonds[:, 9:11] = 0.3  # a faint line between 1 and 2
+    bonds[:, 19:21] = 0.9  # a real bond between 2 and 3
+    table = postprocess.merge_table(*postprocess.interfaces(regions, bonds, 3), 3, below=0.5)
+    assert table[0] == 0 and table[1] == table[2] != table[3]
+
+
+def test_parallel_bands_give_the_cells_of_one_band():
+    from epyseg_ij import cells
+
+    sample = synth_epithelium((640, 500), seed=8)
+    maps = noisy_maps(sample.outlines, np.random.default_rng(3))
+    results = []
+    for workers in (1, 2):
+        bonds, code = postprocess.decode(maps, "epyseg7")
+        assert len(cells.split_rows(*bonds.shape, workers)) == workers
+        results.append(cells.find_cells(bonds, code, workers=workers))
+    for outlines, labels in results:
+        assert_ta_topology(outlines, labels)
+        assert seg_quality(labels, sample.labels)["seg_quality"] > 0.93
+    assert (results[0][0] == results[1][0]).mean() > 0.999

@@ -87,11 +87,11 @@ def test_min_size_merges_small_cells(frame):
 
 
 def test_band_processing_matches_one_band(monkeypatch):
-    from epyseg_ij import pipeline
+    from epyseg_ij import cells
 
     image = synth_epithelium((400, 300), seed=4).image
     whole = epyseg_ij.segment(image, "classical")
-    monkeypatch.setattr(pipeline, "BAND_PIXELS", 100 * 300)  # 4 bands of 100 rows with 128 rows of context
+    monkeypatch.setattr(cells, "BAND_PIXELS", 100 * 300)  # 4 bands of 100 rows with 128 rows of context
     banded = epyseg_ij.segment(image, "classical")
     assert banded.n_cells[0] > 200
     assert_ta_topology(banded.outlines, banded.labels)

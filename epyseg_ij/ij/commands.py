@@ -54,6 +54,7 @@ MEASURE = "EPySeg Measure"
 MEASURE_OPTIONS = (
     Option("output", "words", ("rois", "results"), ("rois", "results")),
     Option("save", "path", ""),
+    Option("overwrite", "flag", False, help="replace existing result files"),
 )
 
 TRAIN = "EPySeg Train"
@@ -166,7 +167,11 @@ def _segment_reply(imp, result, values, source, save, model, request, service) -
     if save is not None:
         objects.update(_save_files(save, stem, objects, rois, values["overwrite"]))
     elif rois is not None and "rois" in outputs and request.display and service.headless and source is not None:
-        objects.update(_save_files(source.parent, stem, {"rois": True}, rois, True))
+        roi_set = _result_files(source.parent, stem)["rois"]  # headless, the ROIs go beside the image...
+        if values["overwrite"] or not roi_set.exists():
+            objects.update(_save_files(source.parent, stem, {"rois": True}, rois, True))
+        else:  # ...but never over a RoiSet that is already there
+            _log(f"EPySeg: {roi_set} exists: kept (add 'overwrite', or save=[folder], to write the ROIs)")
     if request.display:
         _display(objects, rois, table, service)
     return Reply(str(objects["cells"]), objects)
@@ -263,6 +268,8 @@ def measure_cells(request: Request, service: Service) -> Reply:
     array, axes = convert.to_numpy(imp)
     if int(imp.getBitDepth()) == 24 or "C" in axes:
         raise InputError(f"{MEASURE} needs a label image or an outline mask, not a colour/multichannel image")
+    if values["save"] and not values["overwrite"]:
+        _check_new_files(_writable_folder(values["save"]), _stem(imp), values["output"])
     labels = service.compute(_as_labels, array, axes, what=MEASURE)
     calibration = convert.calibration_of(imp)
     labels_imp = _labels_imageplus(labels, axes, f"{_stem(imp)}-labels", calibration)
@@ -275,7 +282,7 @@ def measure_cells(request: Request, service: Service) -> Reply:
         table = cell_results(labels, axes, rois, labels_imp)
         objects["results"] = convert.table_to_results(table)
     if values["save"]:
-        objects.update(_save_files(_writable_folder(values["save"]), _stem(imp), objects, rois, True))
+        objects.update(_save_files(_writable_folder(values["save"]), _stem(imp), objects, rois, values["overwrite"]))
     if request.display:
         if service.headless and "rois" in values["output"]:
             imp.setOverlay(convert.rois_to_overlay([roi for plane in rois for roi in plane]))
