@@ -1,12 +1,13 @@
-"""From decoded network maps to cells, band by band on all CPU cores, in bounded memory.
+"""From decoded network maps to cells, tile by tile on all CPU cores, in bounded memory.
 
-A plane is cut into bands of rows, each seen with ``MARGIN`` rows of context above and below: more than a cell's
-diameter, so a band's result does not depend on where it was cut. Per-band steps run in parallel threads (the
-watershed, labelling and numpy release the GIL); the few whole-plane steps (numbering markers and cells) work in
-place on one int32 buffer. Beside the inputs and outputs, memory holds one band's temporaries per thread.
+A plane is cut into tiles, each seen with ``MARGIN`` px of context around it: more than a cell's diameter, so a
+tile's result hardly depends on where it was cut. Per-tile steps run in parallel threads (the watershed, labelling
+and numpy release the GIL); the few whole-plane steps (numbering markers and cells) work in place on one int32
+buffer; markers are kept as packed bits. Beside the inputs and outputs, memory holds one tile's temporaries per
+thread, whatever the size of the plane.
 
-Steps: markers per band → marker numbers (whole plane) → watershed per band → merge regions whose interface the
-network does not see → 1-px outlines per band → cell numbers (whole plane) → optional small-cell merge.
+Steps: markers per tile → marker numbers (whole plane) → watershed per tile → merge regions whose interface the
+network does not see → 1-px outlines per tile → cell numbers (whole plane) → optional small-cell merge.
 """
 
 from __future__ import annotations
@@ -14,48 +15,66 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from . import postprocess
 
-BAND_PIXELS = 4_000_000  # pixels per band, context excluded
-MARGIN = 128  # rows of context above and below a band
+TILE_SIDE = 1536  # largest tile side (px), context excluded; a multiple of 8 (markers are packed 8 pixels a byte)
+MARGIN = 64  # context around a tile (px): over twice the diameter of most epithelial cells
 WEAK_INTERFACE = 0.5  # neighbour regions whose interface has a mean bond value below this are one cell
 # Chosen on synthetic images of the default model's training styles (mean segmentation quality 0.879 without the
 # merge, 0.879 / 0.880 / 0.881 at 0.3 / 0.4 / 0.5), not on the evaluation sets.
 
-Band = tuple[int, int, int, int]  # start, stop (the rows it owns), low, high (the rows it sees)
+
+@dataclass(frozen=True)
+class Tile:
+    """The pixels a tile owns (``own``) and sees (``seen``, with context), and ``own`` relative to ``seen``."""
+
+    own: tuple[slice, slice]
+    seen: tuple[slice, slice]
+
+    @property
+    def inner(self) -> tuple[slice, slice]:
+        return tuple(slice(o.start - s.start, o.stop - s.start) for o, s in zip(self.own, self.seen, strict=True))
+
+
+def choose_markers(code: np.ndarray, workers: int | None = None) -> np.ndarray:
+    """The plane's watershed markers, bit-packed along rows (``np.packbits(mask, axis=1)``).
+
+    ``code`` carries ``postprocess.INTERIOR``/``SEED`` bits, from which markers are chosen tile by tile, or ready
+    ``MARKER`` bits (the classical baseline); it is overwritten. Packed, the mask takes 1 bit a pixel.
+    """
+    tiles = split_plane(*code.shape, _workers(workers))
+    with _pool(tiles, workers) as each:
+        each(_mark, code)
+    return np.packbits(code >= postprocess.MARKER, axis=1)
 
 
 def find_cells(
     bonds: np.ndarray,
-    code: np.ndarray,
+    markers: np.ndarray,
     min_size: int = 0,
     merge_below: float | None = WEAK_INTERFACE,
     workers: int | None = None,
 ):
-    """Outlines (uint8) and labels (uint16/uint32) of a plane from its bond map and per-pixel code.
+    """Outlines (uint8) and labels (uint16/uint32) of a plane from its bond map and packed markers.
 
-    ``code`` carries ``postprocess.INTERIOR``/``SEED`` bits (markers are chosen here) or ready ``MARKER`` bits; it is
-    consumed (overwritten). Neighbour regions whose interface has a mean bond value below ``merge_below`` are merged
-    (None: never). Cells below ``min_size`` px lose their marker and are merged into a neighbour.
+    ``markers`` (from ``choose_markers``) loses the markers of cells below ``min_size`` px, which merge into a
+    neighbour. Neighbour regions whose interface has a mean bond value below ``merge_below`` are merged (None:
+    never).
     """
-    bands = split_rows(*bonds.shape, workers or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=min(len(bands), workers or os.cpu_count() or 1)) as pool:
-
-        def each(step, *args) -> list:
-            return list(pool.map(lambda band: step(band, *args), bands))
-
-        each(_mark, code)
-        np.right_shift(code, 2, out=code)  # keep the MARKER bit only: code is now a 0/1 marker mask
+    tiles = split_plane(*bonds.shape, _workers(workers))
+    with _pool(tiles, workers) as each:
         numbers = np.empty(bonds.shape, np.int32)
         while True:
-            n = ndi.label(code, structure=postprocess.FOUR, output=numbers)
+            n = ndi.label(_unpack(markers, (slice(None), slice(0, bonds.shape[1]))), postprocess.FOUR, numbers)
             if n == 0:
                 return np.zeros(bonds.shape, np.uint8), np.zeros(bonds.shape, np.uint16)
-            each(_flood, bonds, code, numbers)
+            each(_flood, bonds, markers, numbers)
             if merge_below is not None:
                 parts = each(_interfaces, bonds, numbers, n)
                 table = postprocess.merge_table(*_sum_interfaces(parts), n, merge_below)
@@ -69,43 +88,67 @@ def find_cells(
             if small is None or not small[1:].any():
                 return outlines, postprocess.compact_labels(numbers, n)
             small[0] = False
-            each(_unmark, code, numbers, small)
+            each(_unmark, markers, numbers, small)
             min_size = 0  # one round: merged cells are not examined again
 
 
-def split_rows(height: int, width: int, workers: int = 1) -> list[Band]:
-    """Bands of rows with their context: at least one per worker, each of about ``BAND_PIXELS`` pixels.
+@contextmanager
+def _pool(tiles: list[Tile], workers: int | None):
+    """``each(step, *args)`` runs ``step(tile, *args)`` for every tile on a thread pool and returns the results."""
+    with ThreadPoolExecutor(max_workers=min(len(tiles), _workers(workers))) as pool:
+        yield lambda step, *args: list(pool.map(lambda tile: step(tile, *args), tiles))
+
+
+def _workers(workers: int | None) -> int:
+    return workers or os.cpu_count() or 1
+
+
+def split_plane(height: int, width: int, workers: int = 1) -> list[Tile]:
+    """Tiles of at most ``TILE_SIDE`` px a side with their context, at least one per worker where the plane allows.
+
+    Column edges fall on multiples of 8, so that tiles own whole bytes of the packed markers.
 
     Examples
     --------
-    >>> split_rows(1000, 1000, workers=1)
-    [(0, 1000, 0, 1000)]
-    >>> split_rows(1000, 1000, workers=2)
-    [(0, 500, 0, 628), (500, 1000, 372, 1000)]
+    >>> [t.own for t in split_plane(1000, 1000, workers=2)]
+    [(slice(0, 500, None), slice(0, 1000, None)), (slice(500, 1000, None), slice(0, 1000, None))]
     """
-    count = max(workers if height >= 4 * MARGIN else 1, math.ceil(height * width / BAND_PIXELS))
-    count = min(count, max(1, height // 16))
-    edges = [round(i * height / count) for i in range(count + 1)]
-    return [(a, b, max(0, a - MARGIN), min(height, b + MARGIN)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    cols = math.ceil(width / TILE_SIDE)
+    rows = max(math.ceil(height / TILE_SIDE), math.ceil(workers / cols) if height >= 4 * MARGIN else 1)
+    y_edges = [round(i * height / rows) for i in range(rows + 1)]
+    x_edges = [min(width, 8 * round(i * width / cols / 8)) for i in range(cols)] + [width]
+    return [
+        Tile(
+            (slice(y0, y1), slice(x0, x1)),
+            (slice(max(0, y0 - MARGIN), min(height, y1 + MARGIN)), slice(max(0, x0 - MARGIN), min(width, x1 + MARGIN))),
+        )
+        for y0, y1 in zip(y_edges[:-1], y_edges[1:], strict=True)
+        for x0, x1 in zip(x_edges[:-1], x_edges[1:], strict=True)
+    ]
 
 
-def _mark(band: Band, code: np.ndarray) -> None:
-    start, stop, low, high = band
-    markers = postprocess.choose_markers(code[low:high] & (postprocess.INTERIOR | postprocess.SEED))
-    code[start:stop] |= markers[start - low : stop - low].view(np.uint8) * np.uint8(postprocess.MARKER)
+def _unpack(packed: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    """The bool mask of a window of a row-packed bit mask."""
+    rows, cols = window
+    first = cols.start // 8
+    bits = np.unpackbits(packed[rows, first : -(-cols.stop // 8)], axis=1)
+    return bits[:, cols.start - 8 * first : cols.stop - 8 * first].view(bool)
 
 
-def _flood(band: Band, bonds: np.ndarray, code: np.ndarray, numbers: np.ndarray) -> None:
-    """Watershed of one band. Its context rows may be flooded meanwhile by a neighbour band, but a marker pixel keeps
-    its number in any flood, and only marker pixels are read."""
-    start, stop, low, high = band
-    markers = numbers[low:high] * code[low:high]
-    numbers[start:stop] = postprocess.flood(bonds[low:high], markers)[start - low : stop - low]
+def _mark(tile: Tile, code: np.ndarray) -> None:
+    markers = postprocess.choose_markers(code[tile.seen] & (postprocess.INTERIOR | postprocess.SEED))
+    code[tile.own] |= markers[tile.inner].view(np.uint8) * np.uint8(postprocess.MARKER)
 
 
-def _interfaces(band: Band, bonds: np.ndarray, numbers: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    start, stop, _, _ = band
-    return postprocess.interfaces(numbers, bonds, n, slice(start, stop))
+def _flood(tile: Tile, bonds: np.ndarray, markers: np.ndarray, numbers: np.ndarray) -> None:
+    """Watershed of one tile. Its context may be flooded meanwhile by a neighbour tile, but a marker pixel keeps its
+    number in any flood, and only marker pixels are read."""
+    seeds = numbers[tile.seen] * _unpack(markers, tile.seen)
+    numbers[tile.own] = postprocess.flood(bonds[tile.seen], seeds)[tile.inner]
+
+
+def _interfaces(tile: Tile, bonds: np.ndarray, numbers: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    return postprocess.interfaces(numbers, bonds, n, tile.own)
 
 
 def _sum_interfaces(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
@@ -115,22 +158,19 @@ def _sum_interfaces(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ..
     return keys, sums, counts
 
 
-def _relabel(band: Band, numbers: np.ndarray, table: np.ndarray) -> None:
-    start, stop, _, _ = band
-    numbers[start:stop] = table[numbers[start:stop]]
+def _relabel(tile: Tile, numbers: np.ndarray, table: np.ndarray) -> None:
+    numbers[tile.own] = table[numbers[tile.own]]
 
 
-def _outline(band: Band, bonds: np.ndarray, numbers: np.ndarray, outlines: np.ndarray) -> None:
-    start, stop, low, high = band
-    lines = postprocess.outlines_from_regions(numbers[low:high], bonds[low:high])
-    outlines[start:stop] = lines[start - low : stop - low]
+def _outline(tile: Tile, bonds: np.ndarray, numbers: np.ndarray, outlines: np.ndarray) -> None:
+    outlines[tile.own] = postprocess.outlines_from_regions(numbers[tile.seen], bonds[tile.seen])[tile.inner]
 
 
-def _areas(band: Band, numbers: np.ndarray, n: int) -> np.ndarray:
-    start, stop, _, _ = band
-    return np.bincount(numbers[start:stop].ravel(), minlength=n + 1)
+def _areas(tile: Tile, numbers: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(numbers[tile.own].ravel(), minlength=n + 1)
 
 
-def _unmark(band: Band, code: np.ndarray, numbers: np.ndarray, small: np.ndarray) -> None:
-    start, stop, _, _ = band
-    code[start:stop][small[numbers[start:stop]]] = 0
+def _unmark(tile: Tile, markers: np.ndarray, numbers: np.ndarray, small: np.ndarray) -> None:
+    rows, cols = tile.own
+    kept = _unpack(markers, tile.own) & ~small[numbers[tile.own]]
+    markers[rows, cols.start // 8 : -(-cols.stop // 8)] = np.packbits(kept, axis=1)

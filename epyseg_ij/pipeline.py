@@ -127,7 +127,9 @@ def segment_plane(
             bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
     if intensity.high == intensity.low:  # a constant image holds no cells
         code[:] = 0
-    outlines, labels = cells.find_cells(bonds, code, min_size, merge_below)
+    markers = cells.choose_markers(code)
+    del code
+    outlines, labels = cells.find_cells(bonds, markers, min_size, merge_below)
     return outlines, labels, bonds
 
 

@@ -151,22 +151,26 @@ def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) 
     return boundary.view(np.uint8) * np.uint8(255)
 
 
-def interfaces(regions: np.ndarray, bonds: np.ndarray, n: int, rows: slice = slice(None)) -> tuple[np.ndarray, ...]:
+def interfaces(
+    regions: np.ndarray, bonds: np.ndarray, n: int, window: tuple[slice, slice] = (slice(None), slice(None))
+) -> tuple[np.ndarray, ...]:
     """Bond evidence between touching regions: for each pair (a < b) of 4-adjacent labels, the summed bond value
     (the higher of each pixel pair across their interface) and the number of pixel pairs.
 
-    Only pixel pairs whose first pixel lies in ``rows`` are counted, so bands of rows can be summed separately.
+    Only pixel pairs whose first (upper or left) pixel lies in ``window`` are counted, so tiles can be summed
+    separately.
 
     Returns
     -------
     keys, sums, counts : 1D arrays; ``keys = a * (n + 1) + b`` where ``n`` is the highest label.
     """
-    start, stop, _ = rows.indices(regions.shape[0])
+    (y0, y1, _), (x0, x1, _) = (w.indices(size) for w, size in zip(window, regions.shape, strict=True))
+    height, width = regions.shape
     n = np.int64(n) + 1
     keys, values = [], []
     for first, second in (
-        ((slice(start, min(stop, regions.shape[0] - 1)), slice(None)), (slice(start + 1, stop + 1), slice(None))),
-        ((slice(start, stop), slice(None, -1)), (slice(start, stop), slice(1, None))),
+        ((slice(y0, min(y1, height - 1)), slice(x0, x1)), (slice(y0 + 1, min(y1, height - 1) + 1), slice(x0, x1))),
+        ((slice(y0, y1), slice(x0, min(x1, width - 1))), (slice(y0, y1), slice(x0 + 1, min(x1, width - 1) + 1))),
     ):
         a, b = regions[first], regions[second]
         differ = a != b

@@ -119,8 +119,8 @@ def test_parallel_bands_give_the_cells_of_one_band():
     results = []
     for workers in (1, 2):
         bonds, code = postprocess.decode(maps, "epyseg7")
-        assert len(cells.split_rows(*bonds.shape, workers)) == workers
-        results.append(cells.find_cells(bonds, code, workers=workers))
+        assert len(cells.split_plane(*bonds.shape, workers)) == workers
+        results.append(cells.find_cells(bonds, cells.choose_markers(code, workers), workers=workers))
     for outlines, labels in results:
         assert_ta_topology(outlines, labels)
         assert seg_quality(labels, sample.labels)["seg_quality"] > 0.93

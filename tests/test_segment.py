@@ -91,7 +91,7 @@ def test_band_processing_matches_one_band(monkeypatch):
 
     image = synth_epithelium((400, 300), seed=4).image
     whole = epyseg_ij.segment(image, "classical")
-    monkeypatch.setattr(cells, "BAND_PIXELS", 100 * 300)  # 4 bands of 100 rows with 128 rows of context
+    monkeypatch.setattr(cells, "TILE_SIDE", 104)  # 4 x 3 tiles with 64 px of context
     banded = epyseg_ij.segment(image, "classical")
     assert banded.n_cells[0] > 200
     assert_ta_topology(banded.outlines, banded.labels)
