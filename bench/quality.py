@@ -57,14 +57,18 @@ def main() -> None:
         for model in args.models:
             report[model] = {}
             for set_name, items in sets.items():
-                scores = []
+                scores, inner = [], []
                 for name, image, reference in items:
-                    pred = io.write_tiff(
-                        Path(tmp) / f"{name}_pred.tif", epyseg_ij.segment(image, model, tta=args.tta).labels
-                    )
+                    labels = epyseg_ij.segment(image, model, tta=args.tta).labels
+                    pred = io.write_tiff(Path(tmp) / f"{name}_pred.tif", labels)
                     gt = io.write_tiff(Path(tmp) / f"{name}_gt.tif", reference)
                     scores.append(evaluate_files(pred, gt))
-                report[model][set_name] = {k: round(float(np.mean([s[k] for s in scores])), 4) for k in KEYS}
+                    inner.append(evaluate_files(pred, gt, exclude_border=True))
+                mean = {k: round(float(np.mean([s[k] for s in scores])), 4) for k in KEYS}
+                mean |= {
+                    f"inner_{k}": round(float(np.mean([s[k] for s in inner])), 4) for k in KEYS if k != "pixel_iou"
+                }
+                report[model][set_name] = mean
     print(json.dumps(report))
 
 
