@@ -291,31 +291,35 @@ def _load_cached(path: Path, mtime_ns: int) -> Model:
     return Model(network, card, path)
 
 
-def read_card(path: Path) -> ModelCard:
-    """The card of an .h5 model file; inferred from the weights for files saved by EPySeg or plain Keras."""
+def read_card(path: Path, encoder: str | None = None) -> ModelCard:
+    """The card of an .h5 model file; inferred from the weights for files saved by EPySeg or plain Keras.
+
+    ``encoder`` names the encoder of a file without a card when it is not EPySeg's VGG16 (which is recognised).
+    """
     try:
         with h5py.File(path, "r") as f:
-            if CARD_ATTR in f.attrs:
+            if CARD_ATTR in f.attrs and encoder is None:
                 return ModelCard.from_json(_text(f.attrs[CARD_ATTR]))
             names, shapes = _weight_layout(f)
     except (OSError, KeyError, ValueError) as error:
         raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
     for p in PRETRAINED.values():
-        if path.name == f"{p.name}.h5":
+        if path.name == f"{p.name}.h5" and encoder is None:
             return p.card()
     if not names:
         raise ModelError(f"{path} holds no weights")
-    if "block5_conv3" not in names or "block5_conv4" in names:
+    if encoder is None and ("block5_conv3" not in names or "block5_conv4" in names):
         raise ModelError(
             f"cannot tell the encoder of {path}; import it with: epyseg-ij models import PATH --encoder ENC"
         )
-    n_outputs = shapes[-1][-1][-1]
+    kernels = [shape for layer in shapes for shape in layer if len(shape) == 4]  # convolutions, first to last
+    n_outputs = kernels[-1][3]
     return ModelCard(
         name=path.stem,
-        encoder="vgg16",
+        encoder=encoder or "vgg16",
         n_outputs=n_outputs,
         outputs="epyseg7" if n_outputs == 7 else "bonds",
-        input_channels=shapes[0][0][2],
+        input_channels=kernels[0][2],
         provenance={"source": str(path), "card": "inferred from the weights"},
     )
 
@@ -371,13 +375,7 @@ def import_model(source: os.PathLike, name: str, encoder: str | None = None, ove
     source, target = Path(source), user_model_path(name)
     if target.exists() and not overwrite:
         raise InputError(f"a model named {name!r} already exists ({target}); choose another name or overwrite")
-    if encoder:
-        with h5py.File(source, "r") as f:
-            shapes = _weight_layout(f)[1]
-        n_outputs = shapes[-1][-1][-1]
-        card = ModelCard(name, encoder, "epyseg7" if n_outputs == 7 else "bonds", n_outputs, shapes[0][0][2])
-    else:
-        card = read_card(source)
+    card = read_card(source, encoder)
     card = dataclasses.replace(card, name=name, provenance={**card.provenance, "imported_from": str(source)})
     network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
     load_weights(network, source)

@@ -147,3 +147,16 @@ def test_any_segmentation_models_encoder_builds_with_one_input_channel():
     assert network.layers[-1].activation.__name__ == "sigmoid"
     out = network.predict(np.zeros((1, 64, 64, 1), np.float32), verbose=0)
     assert out.shape == (1, 64, 64, 7) and 0 <= out.min() and out.max() <= 1
+
+
+def test_cardless_file_of_another_encoder_imports_with_encoder(tmp_path):
+    network = models.build_linknet("resnet18", 1)
+    network.save_weights(tmp_path / "r18.h5")
+    with pytest.raises(ModelError, match="--encoder"):
+        models.load(tmp_path / "r18.h5")
+    models.import_model(tmp_path / "r18.h5", "r18-bonds", encoder="resnet18")
+    card = models.load("r18-bonds").card
+    assert (card.encoder, card.outputs, card.n_outputs) == ("resnet18", "bonds", 1)
+    with pytest.raises(ModelError, match="not a readable"):
+        (tmp_path / "junk.h5").write_bytes(b"junk")
+        models.import_model(tmp_path / "junk.h5", "junk", encoder="resnet18")
