@@ -31,3 +31,15 @@ def samples(tmp_path_factory):
     sample = synth_epithelium((160, 192), seed=3, style=STYLES["clean"])
     paths["calibrated"] = io.write_tiff(folder / "calibrated.tif", sample.image, spacing=(0.5, 0.5), unit="micron")
     return paths
+
+
+def cell_count_macro(folder, model: str):
+    """A macro file that segments the image named by its argument and prints "cells: N"."""
+    path = folder / "good.ijm"
+    path.write_text(f"""
+        setBatchMode(true);
+        open(getArgument());
+        run("EPySeg Segment", "model={model} output=[labels results]");
+        print("cells: " + nResults);
+    """)
+    return path

@@ -360,13 +360,7 @@ def test_bad_input_is_a_clear_macro_error(imagej, tiny_model, tmp_path, setup, o
 def test_run_macro_file_logs_to_stdout(imagej, tiny_model, samples, tmp_path, capfd):
     from epyseg_ij.ij import run_macro_file
 
-    good = tmp_path / "good.ijm"
-    good.write_text(f"""
-        setBatchMode(true);
-        open(getArgument());
-        run("EPySeg Segment", "model={tiny_model} output=[labels results]");
-        print("cells: " + nResults);
-    """)
+    good = ij_fixtures.cell_count_macro(tmp_path, tiny_model)
     assert run_macro_file(good, str(samples["s2"])) == 0
     expected = epyseg_ij.segment(tifffile.imread(samples["s2"]), tiny_model)
     assert f"cells: {sum(expected.n_cells)}" in capfd.readouterr().out

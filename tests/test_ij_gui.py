@@ -78,13 +78,7 @@ def test_command_line_macro(display, tiny_model, samples, private_home, tmp_path
     """epyseg-ij macro FILE.ijm [--gui]: the macro's log on stdout, errors on stderr with the exit status."""
     env = {**os.environ, "DISPLAY": display, "EPYSEG_IJ_HOME": str(private_home)}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    good = tmp_path / "good.ijm"
-    good.write_text(f"""
-        setBatchMode(true);
-        open(getArgument());
-        run("EPySeg Segment", "model={tiny_model} output=[labels results]");
-        print("cells: " + nResults);
-    """)
+    good = ij_fixtures.cell_count_macro(tmp_path, tiny_model)
     bad = tmp_path / "bad.ijm"
     bad.write_text(f'print("start");\nrun("EPySeg Segment", "model={tiny_model} tta=sideways");\nprint("never");\n')
     command = [sys.executable, "-m", "epyseg_ij.cli", "macro", *(["--gui"] if gui else [])]
