@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import io, models
+from . import files, io, models
 from .errors import Cancelled, EpysegError, InputError
 from .pipeline import segment
 
@@ -30,23 +30,57 @@ class FileReport:
 
 
 def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Image files named by paths, folders (their images, not sub-folders) or glob patterns, in order, once each."""
+    """Image files named by paths, folders (their images, not sub-folders) or glob patterns, in order, once each.
+
+    A file given twice (say by a relative and an absolute path) is listed once. Tissue Analyzer files (masks, their
+    backups, markers) and the TA folders that hold them are refused: they are results, not images.
+    """
+    inputs = list(map(str, inputs))
     found: list[Path] = []
-    for item in map(str, inputs):
+    for item in inputs:
         if any(c in item for c in "*?["):
-            matches = [Path(p) for p in sorted(glob.glob(item))]
+            found += [p for p in map(Path, sorted(glob.glob(item))) if _is_image(p)]
         elif Path(item).is_dir():
-            matches = sorted(p for p in Path(item).iterdir() if p.is_file())
-        elif Path(item).exists():
+            found += [p for p in _listing(Path(item)) if _is_image(p)]
+        elif os.path.lexists(item):
             found.append(Path(item))
-            continue
         else:
             raise InputError(f"{item}: no such file or folder")
-        found += [p for p in matches if p.suffix.lower() in io.IMAGE_SUFFIXES and not p.name.startswith(".")]
-    unique = list(dict.fromkeys(found))
+    unique: dict[Path, Path] = {}
+    for path in found:
+        if io.is_ta_file(path):
+            raise InputError(f"{path} is a Tissue Analyzer file, not an image: give the image, or the folder above")
+        unique.setdefault(_identity(path), path)
     if not unique:
-        raise InputError(f"no images found in {', '.join(map(str, inputs))}")
-    return unique
+        raise InputError(f"no images found in {', '.join(inputs)}")
+    return list(unique.values())
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in io.IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The files of a folder, sorted; a Tissue Analyzer image folder is refused with a hint."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise files.file_error(error, folder, "read the folder") from None
+    held = [p.name for p in entries if io.is_ta_file(p)]
+    if held:
+        raise InputError(
+            f"{folder} is a Tissue Analyzer image folder (it holds {held[0]}): give its image, or the folder above "
+            f"it, {folder.parent}"
+        )
+    return entries
+
+
+def _identity(path: Path) -> Path:
+    """The file a path names, whatever the spelling (relative, absolute, through links)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def output_paths(path: Path, ta: bool, out_dir: Path | None) -> list[Path]:
@@ -69,9 +103,10 @@ def segment_files(
 ) -> list[FileReport]:
     """Segment image files into the TA layout (``ta=True``) or into ``out_dir``.
 
-    Files whose results exist are skipped unless ``overwrite`` (so an interrupted batch resumes); a hand-corrected
-    TA mask is never replaced. A file that cannot be read or segmented is reported as failed and the batch goes on.
-    ``on_file`` receives each report as soon as it is known; ``progress`` and ``options`` go to ``segment``.
+    Each output file that exists is kept unless ``overwrite`` (so an interrupted batch resumes); a hand-corrected
+    TA mask is never replaced. A file that cannot be read or segmented, or whose output another file of the batch
+    already claims (``a.tif`` and ``a.png`` share ``a/handCorrection.tif``), is reported as failed and the batch goes
+    on. ``on_file`` receives each report as soon as it is known; ``progress`` and ``options`` go to ``segment``.
     """
     if not ta and out_dir is None:
         raise InputError("give an output folder, or write the Tissue Analyzer layout")
@@ -79,9 +114,12 @@ def segment_files(
     if out_dir is not None:
         _check_writable(out_dir)
     network = models.load(model)
+    claimed: dict[Path, Path] = {}
     reports = []
-    for path in paths:
-        report = _segment_file(Path(path), network, ta, out_dir, overwrite, progress, options)
+    for path in map(Path, paths):
+        outputs = output_paths(path, ta, out_dir)
+        report = _claim(path, outputs, claimed)
+        report = report or _segment_file(path, outputs, ta, network, overwrite, progress, options)
         log.info("%s: %s %s", path, report.status, report.message)
         reports.append(report)
         if on_file:
@@ -89,15 +127,22 @@ def segment_files(
     return reports
 
 
-def _segment_file(path, network, ta, out_dir, overwrite, progress, options) -> FileReport:
-    outputs = output_paths(path, ta, out_dir)
-    refusal = io.ta_refusal(outputs[0], overwrite) if ta else ""
-    if not ta and not overwrite and all(p.exists() for p in outputs):
-        refusal = f"{outputs[0].name} exists: kept (use --overwrite to replace it)"
-    if refusal:
-        return FileReport(path, "skipped", refusal)
+def _claim(path: Path, outputs: list[Path], claimed: dict[Path, Path]) -> FileReport | None:
+    """A failure report if an earlier image of the batch writes one of these outputs; else they are claimed."""
+    for output in outputs:
+        owner = claimed.get(_identity(output))
+        if owner is not None:
+            return FileReport(path, "failed", f"{output} is also the output of {owner}: not written twice (rename one)")
+    claimed.update((_identity(output), path) for output in outputs)
+    return None
+
+
+def _segment_file(path, outputs, ta, network, overwrite, progress, options) -> FileReport:
     start = time.perf_counter()
     try:
+        todo, message = _todo(outputs, ta, overwrite)
+        if not todo:
+            return FileReport(path, "skipped", message)
         image = io.read_image(path)
         result = segment(image.array, network, axes=image.axes, progress=progress, **options)
         calibration = {"spacing": image.spacing, "unit": image.unit}
@@ -108,16 +153,26 @@ def _segment_file(path, network, ta, out_dir, overwrite, progress, options) -> F
                 return FileReport(path, "skipped", written.message)
             message = written.message
         else:
-            io.write_tiff(outputs[0], result.outlines, axes=result.axes, **calibration)
-            io.write_tiff(outputs[1], result.labels, axes=result.axes, **calibration)
-            message = ""
+            arrays = dict(zip(outputs, (result.outlines, result.labels), strict=True))
+            for output in todo:
+                io.write_tiff(output, arrays[output], axes=result.axes, overwrite=overwrite, **calibration)
     except Cancelled:
         raise
     except EpysegError as error:
         return FileReport(path, "failed", str(error))
     except OSError as error:
         return FileReport(path, "failed", f"{error.filename or path}: {error.strerror or error}")
-    return FileReport(path, "written", message, sum(result.n_cells), time.perf_counter() - start, outputs)
+    return FileReport(path, "written", message, sum(result.n_cells), time.perf_counter() - start, todo)
+
+
+def _todo(outputs: list[Path], ta: bool, overwrite: bool) -> tuple[list[Path], str]:
+    """The outputs to write, and why the others are kept: each file follows the no-overwrite rule on its own."""
+    if ta:
+        refusal = io.ta_refusal(outputs[0], overwrite)
+        return ([], refusal) if refusal else (outputs, "")
+    kept = [p for p in outputs if files.require_regular(p) and not overwrite]
+    message = "; ".join(f"{p} exists: kept" for p in kept) + " (use --overwrite to replace it)" if kept else ""
+    return [p for p in outputs if p not in kept], message
 
 
 def _check_writable(folder: Path) -> None:

@@ -53,8 +53,8 @@ def test_overwrite_backs_up_machine_masks_but_never_touches_hand_corrections(cap
     tifffile.imwrite(corrected, mask, imagej=True)
     assert io.is_hand_corrected(corrected) is True
     hand_bytes = corrected.read_bytes()
-    status, out, _ = run(
-        capsys, "segment", images / "img0.tif", images / "img1.tif", "--model", "classical", "--overwrite"
+    status, out, _ = run(  # --invert: a different machine mask (an identical one would be left as it is)
+        capsys, "segment", images / "img0.tif", images / "img1.tif", "--model", "classical", "--overwrite", "--invert"
     )
     assert "corrected by hand: kept" in out and corrected.read_bytes() == hand_bytes
     assert len(list((images / "img0").glob("handCorrection.*-*.tif"))) == 1  # the backup of the machine mask
