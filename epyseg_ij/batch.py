@@ -104,9 +104,10 @@ def segment_files(
     """Segment image files into the TA layout (``ta=True``) or into ``out_dir``.
 
     Each output file that exists is kept unless ``overwrite`` (so an interrupted batch resumes); a hand-corrected
-    TA mask is never replaced. A file that cannot be read or segmented, or whose output another file of the batch
-    already claims (``a.tif`` and ``a.png`` share ``a/handCorrection.tif``), is reported as failed and the batch goes
-    on. ``on_file`` receives each report as soon as it is known; ``progress`` and ``options`` go to ``segment``.
+    TA mask is never replaced. A file that cannot be read or segmented, or whose output is an image of the batch or
+    the output of an earlier one (``a.tif`` and ``a.png`` share ``a/handCorrection.tif``), is reported as failed
+    and the batch goes on. ``on_file`` receives each report as soon as it is known; ``progress`` and ``options``
+    go to ``segment``.
     """
     if not ta and out_dir is None:
         raise InputError("give an output folder, or write the Tissue Analyzer layout")
@@ -114,9 +115,10 @@ def segment_files(
     if out_dir is not None:
         _check_writable(out_dir)
     network = models.load(model)
-    claimed: dict[Path, Path] = {}
+    paths = list(map(Path, paths))
+    claimed: dict[Path, Path | None] = {_identity(p): None for p in paths}  # None: an input, never an output
     reports = []
-    for path in map(Path, paths):
+    for path in paths:
         outputs = output_paths(path, ta, out_dir)
         report = _claim(path, outputs, claimed)
         report = report or _segment_file(path, outputs, ta, network, overwrite, progress, options)
@@ -127,12 +129,14 @@ def segment_files(
     return reports
 
 
-def _claim(path: Path, outputs: list[Path], claimed: dict[Path, Path]) -> FileReport | None:
-    """A failure report if an earlier image of the batch writes one of these outputs; else they are claimed."""
+def _claim(path: Path, outputs: list[Path], claimed: dict[Path, Path | None]) -> FileReport | None:
+    """A failure report if an output is an image of the batch or an earlier image's output; else they are claimed."""
     for output in outputs:
-        owner = claimed.get(_identity(output))
-        if owner is not None:
-            return FileReport(path, "failed", f"{output} is also the output of {owner}: not written twice (rename one)")
+        key = _identity(output)
+        if key in claimed:
+            owner = claimed[key]
+            what = "an image of this batch" if owner is None else f"also the output of {owner}"
+            return FileReport(path, "failed", f"{output} is {what}: not written (rename one of them)")
     claimed.update((_identity(output), path) for output in outputs)
     return None
 

@@ -83,35 +83,41 @@ def read_image(path: os.PathLike) -> Image:
 def _read_tiff(path: Path) -> Image:
     with _tifffile_notes() as notes, tifffile.TiffFile(path) as tif:
         meta = tif.imagej_metadata or {}
-        array, axes = _imagej_series(tif) if tif.is_imagej else (None, "")
-        if array is None:
-            if tif.is_imagej:
-                claims = ", ".join(f"{k}={meta[k]}" for k in ("images", "channels", "slices", "frames") if k in meta)
-                log.warning("%s: its ImageJ metadata (%s) does not match the file: read its images", path, claims)
-                notes.clear()
-            with tifffile.TiffFile(path, is_imagej=False) as plain:
-                array, axes = plain.series[0].asarray(), plain.series[0].axes
+        if tif.is_imagej:
+            array, axes = _imagej_series(tif, path, meta, notes)
+        else:
+            array, axes = tif.series[0].asarray(), tif.series[0].axes
         unit = meta.get("unit")
-        spacing = None
-        tags = tif.pages.first.tags
-        if unit not in (None, "", "pixel", "pixels") and "XResolution" in tags and "YResolution" in tags:
-            (xn, xd), (yn, yd) = tags["XResolution"].value, tags["YResolution"].value
-            spacing = (yd / yn, xd / xn) if xn and yn else None
+        spacing = _spacing(tif.pages.first.tags) if unit not in (None, "", "pixel", "pixels") else None
     for note in notes:
         log.warning("%s: %s", path, note)
     return Image(array, axes.replace("I", "Z").replace("Q", "Z"), spacing, unit if spacing else None)
 
 
-def _imagej_series(tif: tifffile.TiffFile) -> tuple[np.ndarray | None, str]:
-    """The ImageJ hyperstack, or None when its metadata claims more images than the file holds."""
+def _imagej_series(tif: tifffile.TiffFile, path: Path, meta: dict, notes: list[str]) -> tuple[np.ndarray, str]:
+    """The ImageJ hyperstack; the images the file holds, with a warning, when its metadata claims others."""
     try:
         series = tif.series[0]
         array = series.asarray() if series.kind == "imagej" else None
-    except (IndexError, ValueError):
-        return None, ""
-    if array is None or array.shape != tuple(series.shape):
-        return None, ""
-    return array, series.axes
+        if array is not None and array.shape == tuple(series.shape):
+            return array, series.axes
+    except Exception:  # noqa: BLE001 - metadata tifffile cannot follow (images=abc, frames=1e400): as ImageJ, read on
+        pass
+    claims = ", ".join(f"{k}={meta[k]}" for k in ("images", "channels", "slices", "frames") if k in meta)
+    log.warning("%s: its ImageJ metadata (%s) does not match the file: read the images it holds", path, claims)
+    notes.clear()  # tifffile's own complaints about it
+    with tifffile.TiffFile(path, is_imagej=False) as plain:
+        return plain.series[0].asarray(), plain.series[0].axes
+
+
+def _spacing(tags) -> tuple[float, float] | None:
+    """Pixel height and width from the resolution tags, None when they are missing or make no sense."""
+    try:
+        (xn, xd), (yn, yd) = tags["XResolution"].value, tags["YResolution"].value
+        spacing = (yd / yn, xd / xn)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    return spacing if all(np.isfinite(spacing)) and min(spacing) > 0 else None
 
 
 @contextmanager
@@ -278,6 +284,9 @@ def ta_refusal(mask: Path, overwrite: bool) -> str:
 
     ``InputError`` if the mask or its marker is not a regular file, or cannot be read.
     """
+    folder = files.kind(mask.parent)
+    if folder not in (None, "folder"):
+        raise InputError(f"{mask.parent} is a {folder}, not a folder: the mask cannot go there (move it away)")
     files.require_regular(mask.parent / MARKER)
     if not files.require_regular(mask):
         return ""

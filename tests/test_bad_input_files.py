@@ -15,6 +15,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
@@ -163,19 +164,20 @@ def test_two_overwriting_runs_at_once_keep_every_hand_mask(images):
         (["img0.tif", "img0.png"], [], 1, "is also the output of img0.tif"),  # share img0/handCorrection.tif
         (["img0.tif", "img0.TIF"], [], 1, "is also the output of img0.tif"),
         (["img0.tif", "img0.png"], ["--out", "out"], 1, "is also the output of img0.tif"),  # img0_outlines.tif
+        (["img0.tif", "img0_labels.tif"], ["--out", "."], 1, "is an image of this batch"),  # an input is no output
     ],
 )
-def test_one_mask_is_written_once_per_batch(capsys, images, names, extra, status, message):
-    tifffile.imwrite(images / "img0.TIF", tissue(5), imagej=True)
-    from skimage.io import imsave
-
-    imsave(images / "img0.png", tissue(6), check_contrast=False)
-    if "." in names:  # only the three .tif images in the folder
-        (images / "img0.TIF").unlink()
-        (images / "img0.png").unlink()
+def test_one_file_is_written_once_per_batch_and_never_over_an_input(capsys, images, names, extra, status, message):
+    for name, seed in (("img0.TIF", 5), ("img0_labels.tif", 6)):
+        if name in names:
+            tifffile.imwrite(images / name, tissue(seed), imagej=True)
+    if "img0.png" in names:
+        iio.imwrite(images / "img0.png", tissue(7))
+    inputs = {n: (images / n).read_bytes() for n in names if (images / n).is_file()}
     original = hand_mask(images / "img0.tif")
     status_, text = run(capsys, "segment", *[n.replace("ABS", str(images)) for n in names], *extra, "--overwrite")
     assert status_ == status and one_line(text, message), text
+    assert all((images / n).read_bytes() == data for n, data in inputs.items())
     if not extra:
         assert backups(images / "img0.tif") == [original]
         assert io.is_hand_corrected(io.ta_mask_path(images / "img0.tif")) is False
@@ -222,22 +224,25 @@ SPECIAL = {
 }
 
 
+TARGETS = {"mask": "img0/handCorrection.tif", "marker": "img0/epyseg_ij.json", "image": "img0.tif", "TA folder": "img0"}
+
+
 @pytest.mark.parametrize("special", SPECIAL)
 @pytest.mark.parametrize(
     "where,overwrite",
-    [("mask", False), ("mask", True), ("marker", False), ("marker", True), ("image", False)],
+    [("mask", False), ("mask", True), ("marker", False), ("marker", True), ("image", False), ("TA folder", True)],
 )
 def test_a_special_file_is_refused_in_one_line_and_the_batch_goes_on(capsys, images, guard, special, where, overwrite):
-    target = {"mask": "img0/handCorrection.tif", "marker": "img0/epyseg_ij.json", "image": "img0.tif"}[where]
-    (images / "img0").mkdir()
-    (images / target).unlink(missing_ok=True)
-    SPECIAL[special](images / target)
+    target = images / TARGETS[where]
+    target.parent.mkdir(exist_ok=True)
+    target.unlink(missing_ok=True)
+    SPECIAL[special](target)
     before = tree(images)
     status, text = run(capsys, "segment", "img0.tif", "img1.tif", *(["--overwrite"] if overwrite else []))
-    if (where, special) == ("image", "folder"):  # a folder is a folder of images, even one named img0.tif
-        assert status == 0 and "1 segmented, 0 skipped, 0 failed" in text
-    else:
-        assert status == 1 and one_line(text, "not a regular file") and "1 segmented, 0 skipped, 1 failed" in text
+    if special == "folder" and where in ("image", "TA folder"):  # a folder of images, or the TA folder: fine
+        assert status == 0 and "0 failed" in text
+        return
+    assert status == 1 and one_line(text, "not a ") and "1 segmented, 0 skipped, 1 failed" in text, text
     assert {k: v for k, v in tree(images).items() if k.split("/")[0] != "img1"} == before  # img1 is done all the same
 
 
@@ -419,23 +424,34 @@ def test_compressed_tiffs_are_read(capsys, images, compression):
     assert status == 0 and "1 segmented" in text
 
 
-@pytest.mark.parametrize("pages,compression", [(1, None), (1, "lzw"), (2, None), (2, "deflate"), (3, "zstd")])
-def test_imagej_metadata_claiming_more_images_reads_those_the_file_holds(images, caplog, pages, compression):
+CLAIMS = "images=4\nframes=4\nhyperstack=true\n"  # as Mathematica's TIFF export writes for one page
+
+
+@pytest.mark.parametrize(
+    "claims,pages,compression",
+    [
+        (CLAIMS, 1, None),
+        (CLAIMS, 1, "lzw"),
+        (CLAIMS, 2, None),
+        (CLAIMS, 2, "deflate"),
+        (CLAIMS, 3, "zstd"),
+        ("images=abc\n", 1, None),
+        ("images=4\nframes=1e400\n", 1, "lzw"),
+        ("images=0\n", 2, None),
+        ("images=4\nchannels=4\nmode=composite\n", 2, "lzw"),
+    ],
+)
+def test_imagej_metadata_claiming_other_images_reads_those_the_file_holds(images, caplog, claims, pages, compression):
     data = np.stack([tissue(i) for i in range(pages)])
-    description = "ImageJ=1.53t\nimages=4\nframes=4\nhyperstack=true\n"
     tifffile.imwrite(
-        images / "m.tif",
-        data,
-        description=description,
-        metadata=None,
-        compression=compression,
+        images / "m.tif", data, description=f"ImageJ=1.53t\n{claims}", metadata=None, compression=compression,
         photometric="minisblack",
-    )
+    )  # fmt: skip
     image = io.read_image(images / "m.tif")
     np.testing.assert_array_equal(image.array, data.squeeze())
     assert image.axes == ("ZYX" if pages > 1 else "YX")
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and r.name == "epyseg_ij.io"]
-    assert len(warnings) == 1 and "images=4" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "ImageJ metadata" in warnings[0].getMessage()
     assert not [r for r in caplog.records if r.name == "tifffile"]
 
 
@@ -446,9 +462,7 @@ def test_every_image_suffix_behaves_like_tif(capsys, tmp_path, monkeypatch, suff
     if suffix.lower().startswith(".tif"):
         tifffile.imwrite(name, tissue(1), imagej=True)
     else:
-        from skimage.io import imsave
-
-        imsave(name, tissue(1), check_contrast=False, **({"quality": 100} if "jp" in suffix.lower() else {}))
+        iio.imwrite(name, tissue(1), **({"quality": 100} if "jp" in suffix.lower() else {}))
     assert find_images(["."]) == [Path(name)] and find_images(["*"]) == [Path(name)]
     assert io.read_image(name).array.shape == (96, 96)
     status, text = run(capsys, "segment", ".")
