@@ -46,14 +46,17 @@ def find_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             found.append(Path(item))
         else:
             raise InputError(f"{item}: no such file or folder")
-    unique: dict[Path, Path] = {}
+    unique: list[Path] = []
+    seen: set = set()
     for path in found:
         if io.is_ta_file(path):
             raise InputError(f"{path} is a Tissue Analyzer file, not an image: give the image, or the folder above")
-        unique.setdefault(_identity(path), path)
+        if not seen & _names(path):
+            unique.append(path)
+            seen |= _names(path)
     if not unique:
         raise InputError(f"no images found in {', '.join(inputs)}")
-    return list(unique.values())
+    return unique
 
 
 def _is_image(path: Path) -> bool:
@@ -75,12 +78,18 @@ def _listing(folder: Path) -> list[Path]:
     return entries
 
 
-def _identity(path: Path) -> Path:
-    """The file a path names, whatever the spelling (relative, absolute, through links)."""
+def _names(path: Path) -> set:
+    """Keys of the file a path names, whatever its spelling: its resolved path; its device and inode if it exists
+    (which also catch hard links and another case on a case-insensitive disk)."""
     try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
+        keys: set = {path.resolve()}
+    except (OSError, RuntimeError):  # a loop of links
+        keys = {path.absolute()}
+    try:
+        stat = path.stat()
+    except OSError:
+        return keys
+    return keys | {(stat.st_dev, stat.st_ino)}
 
 
 def output_paths(path: Path, ta: bool, out_dir: Path | None) -> list[Path]:
@@ -116,7 +125,7 @@ def segment_files(
         _check_writable(out_dir)
     network = models.load(model)
     paths = list(map(Path, paths))
-    claimed: dict[Path, Path | None] = {_identity(p): None for p in paths}  # None: an input, never an output
+    claimed: dict = {key: None for p in paths for key in _names(p)}  # None: an input, never an output
     reports = []
     for path in paths:
         outputs = output_paths(path, ta, out_dir)
@@ -129,15 +138,14 @@ def segment_files(
     return reports
 
 
-def _claim(path: Path, outputs: list[Path], claimed: dict[Path, Path | None]) -> FileReport | None:
+def _claim(path: Path, outputs: list[Path], claimed: dict) -> FileReport | None:
     """A failure report if an output is an image of the batch or an earlier image's output; else they are claimed."""
     for output in outputs:
-        key = _identity(output)
-        if key in claimed:
+        for key in _names(output) & claimed.keys():
             owner = claimed[key]
             what = "an image of this batch" if owner is None else f"also the output of {owner}"
             return FileReport(path, "failed", f"{output} is {what}: not written (rename one of them)")
-    claimed.update((_identity(output), path) for output in outputs)
+    claimed.update((key, path) for output in outputs for key in _names(output))
     return None
 
 

@@ -58,6 +58,8 @@ def kind(path: os.PathLike) -> str | None:
         return "broken link" if os.path.islink(path) else None
     except OSError as error:
         raise file_error(error, path, "read") from None
+    except ValueError:  # a NUL character
+        raise InputError(f"{str(path)!r} is not a valid file name") from None
     if stat.S_ISREG(mode):
         return "file"
     return next((name for test, name in _KINDS if test(mode)), "special file")
@@ -94,6 +96,8 @@ def make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise file_error(error, folder, "create the folder") from None
+    except ValueError:  # a NUL character
+        raise InputError(f"{str(folder)!r} is not a valid folder name") from None
 
 
 @contextmanager

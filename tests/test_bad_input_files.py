@@ -259,6 +259,24 @@ def test_the_python_api_refuses_special_files(tmp_path, guard, special):
         io.write_ta_mask(tmp_path / "a.tif", outlines(1), overwrite=True)
 
 
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda d: d / "a\0b.tif", "not a valid f"),
+        (lambda d: d / ("x" * 300 + ".tif"), "File name too long"),
+        (lambda d: (d / "loop.tif").symlink_to(d / "loop.tif") or d / "loop.tif", "Too many levels of symbolic links"),
+    ],
+)
+def test_odd_paths_are_one_line_errors(tmp_path, make, message):
+    path = make(tmp_path)
+    calls = [io.read_image, io.is_hand_corrected]
+    if "loop" not in path.name:  # (writing a mask does not read the image)
+        calls.append(lambda p: io.write_ta_mask(p, outlines(1)))
+    for call in calls:
+        with pytest.raises(InputError, match=message):
+            call(path)
+
+
 _AS_NOBODY = """
 import os, sys
 from epyseg_ij import cli
