@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import secrets
 import shutil
@@ -27,13 +26,13 @@ import filelock
 
 from .errors import InputError
 
-log = logging.getLogger(__name__)
-
 LOCK = ".epyseg_ij.lock"
 LOCK_TIMEOUT = 300.0  # s: a writer holds the lock for the time it takes to write one mask
 _CHUNK = 1 << 20
-_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+_FULL = {getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, n)}
+_NO_HARD_LINKS = {
+    getattr(errno, n) for n in ("EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK", "ENOSYS") if hasattr(errno, n)
+}
 _KINDS = (
     (stat.S_ISDIR, "folder"),
     (stat.S_ISFIFO, "FIFO (named pipe)"),

@@ -254,7 +254,7 @@ def write_ta_mask(
             if existed and files.sha256(mask) == digest:
                 return WriteResult(mask, True, "unchanged (the existing mask is the same)")
             record = {"file": TA_MASK, "sha256": digest, "written": datetime.now(UTC).isoformat(timespec="seconds")}
-            text = json.dumps({**record, **(provenance or {})}, indent=1, default=str).encode()
+            text = json.dumps({**(provenance or {}), **record}, indent=1, default=str).encode()
             with files.prepared(marker, lambda fh: fh.write(text)) as new_marker:
                 backup = files.backup(mask, f"{datetime.now():%Y%m%d-%H%M%S}") if existed else None
                 _put_together(new_marker, marker, new, mask, existed)
