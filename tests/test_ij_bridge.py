@@ -369,7 +369,7 @@ def test_run_macro_file_logs_to_stdout(imagej, tiny_model, samples, tmp_path, ca
     assert run_macro_file(bad) == 1
     captured = capfd.readouterr()
     assert "start" in captured.out and "never" not in captured.out
-    assert "EPySeg error: macro line 2: unknown model 'nope'" in captured.err
+    assert captured.err.startswith("epyseg-ij: macro error in line 2: unknown model 'nope'")
     assert len(captured.err.strip().splitlines()) == 1
 
 

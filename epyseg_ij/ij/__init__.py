@@ -6,11 +6,12 @@
 ...              'run("EPySeg Segment", "model=default output=[labels results]");')   # doctest: +SKIP
 
 Modules: ``runtime`` (start the JVM), ``service`` (the dispatcher and its worker thread), ``commands`` (the macro
-commands), ``options`` (macro option strings), ``convert`` (ImagePlus ⇄ numpy, ROIs, Results), ``measure`` (per-cell
-measurements), ``launch`` (the ``epyseg-ij macro`` and ``epyseg-ij fiji`` commands).
+commands, one module each), ``options`` (macro option strings), ``convert`` (ImagePlus ⇄ numpy, ROIs, Results),
+``measure`` (per-cell measurements), ``launch`` (running macros; the ``epyseg-ij macro`` and ``epyseg-ij fiji``
+commands).
 """
 
-from .launch import end_process, open_gui, run_macro, run_macro_file
+from .launch import MacroResult, end_process, execute, open_gui, read_macro, run_macro, run_macro_file
 from .runtime import ImageJ, current, start
 from .service import Reply, Service
 from .service import get as get_service
@@ -23,6 +24,9 @@ __all__ = [
     "Service",
     "Reply",
     "run_macro",
+    "execute",
+    "MacroResult",
+    "read_macro",
     "run_macro_file",
     "open_gui",
     "end_process",

@@ -1,82 +1,133 @@
-"""What the command line starts: a macro file in the embedded ImageJ, or the ImageJ/Fiji GUI with EPySeg."""
+"""What the command line starts: a macro file in the embedded ImageJ, or the ImageJ/Fiji GUI with EPySeg.
+
+Macros run on the calling thread through ``epyseg.bridge.MacroRun``: the first error stops the macro (ImageJ's own
+or an EPySeg command's) and is reported as one line, ``epyseg-ij: macro error in line N: ...``; ``exit`` is a normal
+end. Macro files are read as ImageJ reads them: UTF-8, else Latin-1.
+"""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EpysegError
-from . import runtime, service
+from ..errors import EpysegError, InputError
+from . import runtime
 
 log = logging.getLogger(__name__)
+
+MAX_MACRO_BYTES = 16 * 2**20  # a macro file is text; anything larger is not one
+
+
+@dataclass(frozen=True)
+class MacroResult:
+    """How a macro ended: its value, or the error that stopped it (``exit`` is not an error)."""
+
+    value: str | None = None
+    error: str | None = None
+    line: int = 0
+    exited: bool = False
+    cancelled: bool = False
+
+    @property
+    def status(self) -> int:
+        """The exit status of ``epyseg-ij macro``: 0 (also after ``exit``), 1 after an error, 130 when cancelled."""
+        return 130 if self.cancelled else 1 if self.error is not None else 0
+
+    def message(self) -> str:
+        """The one line that reports the error (empty when there was none)."""
+        if self.error is None:
+            return ""
+        if self.cancelled:
+            return f"epyseg-ij: {self.error}"
+        return f"epyseg-ij: macro error{f' in line {self.line}' if self.line else ''}: {self.error}"
+
+
+def execute(code: str, arg: str = "") -> MacroResult:
+    """Run ImageJ macro code on this thread, in this process's ImageJ (started headless if needed)."""
+    if runtime.current() is None:
+        runtime.start()
+    run = runtime.bridge_class("MacroRun").run(code, arg)
+    error = run.getError()
+    value = run.getValue()
+    return MacroResult(
+        value=None if value is None else str(value),
+        error=None if error is None else str(error),
+        line=int(run.getLine()),
+        exited=bool(run.isExit()),
+        cancelled=bool(run.isCancelled()),
+    )
 
 
 def run_macro(code: str, arg: str = "") -> str | None:
     """Run ImageJ macro code in this process's ImageJ (started headless if needed); return the macro's value.
 
-    A failing macro returns None; ``service.get().last_error`` or ``IJ.getErrorMessage`` say why.
+    A failing macro returns None and logs its error line (``execute`` returns the details).
     """
-    if runtime.current() is None:
-        runtime.start()
-    from ij import IJ
+    result = execute(code, arg)
+    if result.error is not None:
+        log.warning("%s", result.message())
+    return result.value
 
-    value = IJ.runMacro(code, arg)
-    return None if value is None else str(value)
+
+def read_macro(path: str | os.PathLike) -> str:
+    """The text of a macro file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Latin-1, as ImageJ reads it.
+
+    ``InputError`` for what cannot be a macro: a missing or unreadable file, a folder or device, binary data.
+    """
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise InputError(f"{path} is not a macro file ({'a folder' if path.is_dir() else 'no such file'})")
+        if path.stat().st_size > MAX_MACRO_BYTES:
+            raise InputError(f"{path} is not a macro file: over {MAX_MACRO_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read the macro {path}: {error.strerror or error}") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    elif b"\0" not in data:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+    raise InputError(f"{path} is not a macro file: it holds binary data")
 
 
 def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) -> int:
     """``epyseg-ij macro FILE.ijm``: run a macro file with the service up; its log goes to stdout.
 
-    Returns the exit status: 0 when the macro ran to its end, 1 after a macro error (printed on stderr),
-    130 when it was cancelled, 2 when it could not start.
+    Returns the exit status: 0 when the macro ran to its end or stopped with ``exit`` (Fiji's status too; the
+    message of ``exit("...")`` goes to stdout), 1 after a macro error (one line on stderr), 130 when cancelled,
+    2 when it could not start.
     """
-    path = Path(path)
     try:
-        code = path.read_text()
-    except OSError as error:
-        print(f"epyseg-ij: error: cannot read the macro {path}: {error.strerror or error}", file=sys.stderr)
-        return 2
-    try:
+        code = read_macro(path)
         imagej = runtime.start(headless=not gui)
     except EpysegError as error:
         print(f"epyseg-ij: error: {error}", file=sys.stderr)
         return 2
     from ij import IJ
-    from ij.macro import Interpreter
 
-    interpreter = Interpreter()
-    interpreter.setIgnoreErrors(True)  # no error dialog to wait on (headless ImageJ cannot even show it): stderr
     if not imagej.headless:
         from java.lang import System
 
         System.setProperty("epyseg.errors", "log")  # EPySeg's errors on stderr too, not in a modal dialog
         IJ.redirectErrorMessages(True)
-    before = service.get().last_error
     log_length = len(str(IJ.getLog() or ""))
-    interpreter.run(code, arg)
+    result = execute(code, arg)
     if not imagej.headless and IJ.getInstance() is None:
         _echo_log(log_length)  # without an ImageJ window the log went to a Log window, or nowhere
-    error = interpreter.getErrorMessage()
-    if error is None and not interpreter.wasError():
-        return 0
-    message = str(error or "macro error")
-    from_epyseg = service.get().last_error not in (None, before) and service.get().last_error == message
-    if from_epyseg and "cancelled" in message:
-        return 130
-    if not from_epyseg:  # EPySeg's own errors were already printed by the plug-in, with their line
-        line = _line_number(interpreter)
-        print(f"epyseg-ij: macro error{f' in line {line}' if line else ''}: {message}", file=sys.stderr)
-    return 1
-
-
-def _line_number(interpreter) -> int | None:
-    try:
-        return int(interpreter.getLineNumber()) or None
-    except Exception:  # a different ImageJ version: no line number
-        return None
+    if result.error is not None:
+        print(result.message(), file=sys.stderr)
+    return result.status
 
 
 def _echo_log(start: int) -> None:

@@ -9,6 +9,7 @@ so what the Recorder writes parses back to the same values.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from ..errors import InputError
 
 _TOKEN = re.compile(r"\s*([^\s=\[\]]+)(?:=(\[[^\]]*\]|[^\s\[\]]*))?")
+INT_MAX = 2**31 - 1  # ImageJ's numbers are Java ints: the default bound of "int" options
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,16 @@ class Option:
 
     ``kind`` is "str", "path", "int", "float", "choice", "flag" or "words" (a space-separated subset of
     ``choices``, written ``key=[a b]``; each word is also accepted as a bare flag, which is how a dialog's check
-    boxes record it).
+    boxes record it). Numbers are finite and within ``minimum`` and ``maximum`` (for "int", ``INT_MAX`` unless
+    given). A "str" or "path" option whose default is not empty cannot be set empty.
     """
 
     key: str
     kind: str
     default: Any = None
     choices: tuple[str, ...] = ()
-    minimum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     help: str = ""
 
 
@@ -45,6 +49,8 @@ def tokenize(text: str | None) -> list[tuple[str, str | None]]:
     [('model', 'default'), ('output', 'labels rois'), ('invert', None)]
     """
     text = (text or "").strip()
+    if "\0" in text:
+        raise InputError("the options contain a NUL character")
     pairs = []
     position = 0
     while position < len(text):
@@ -97,23 +103,11 @@ def _value(option: Option, value: str | None, command: str) -> Any:
         if value.lower() in ("false", "0", "no"):
             return False
         raise InputError(f"{command}: '{key}' is a flag: write '{key}' alone (or leave it out)")
-    if value is None or (value == "" and option.kind not in ("str", "path", "words")):
+    empty_allowed = option.kind == "words" or (option.kind in ("str", "path") and not option.default)
+    if value is None or (value == "" and not empty_allowed):
         raise InputError(f"{command}: option '{key}' needs a value ({key}=...)")
-    if option.kind == "int":
-        try:
-            number = int(float(value))
-            if number != float(value):
-                raise ValueError
-        except ValueError:
-            raise InputError(f"{command}: {key}={value!r} is not a whole number") from None
-        if option.minimum is not None and number < option.minimum:
-            raise InputError(f"{command}: {key}={number} is too small (minimum {option.minimum})")
-        return number
-    if option.kind == "float":
-        try:
-            return float(value)
-        except ValueError:
-            raise InputError(f"{command}: {key}={value!r} is not a number") from None
+    if option.kind in ("int", "float"):
+        return _number(option, value, command)
     if option.kind == "choice":
         if value.lower() not in option.choices:
             raise InputError(f"{command}: {key}={value!r} is not allowed; choose one of {', '.join(option.choices)}")
@@ -128,6 +122,29 @@ def _value(option: Option, value: str | None, command: str) -> Any:
             )
         return chosen
     return value
+
+
+def _number(option: Option, text: str, command: str) -> int | float:
+    """A finite number in the option's bounds (a whole one for "int"); ``InputError`` naming the option."""
+    key, whole = option.key, option.kind == "int"
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    text = text if len(text) <= 40 else text[:37] + "..."  # in the message
+    if math.isnan(number) or (whole and math.isfinite(number) and not number.is_integer()):
+        raise InputError(f"{command}: {key}={text!r} is not a {'whole ' if whole else ''}number")
+    maximum = INT_MAX if whole and option.maximum is None else option.maximum
+    if option.minimum is not None and number < option.minimum:
+        raise InputError(f"{command}: {key}={text} is too small (minimum {_plain(option.minimum)})")
+    if (maximum is not None and number > maximum) or math.isinf(number):
+        limit = f" (maximum {_plain(maximum)})" if maximum is not None else ""
+        raise InputError(f"{command}: {key}={text} is too large{limit}")
+    return int(number) if whole else number
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def describe(spec: Sequence[Option]) -> str:

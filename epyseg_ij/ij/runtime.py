@@ -129,13 +129,23 @@ def start(
             _current = _start_pyimagej(app_dir, kind, headless, options)
         else:
             _current = _start_jpype(app_dir, kind, headless, options)
-        from . import service
+        from . import commands, service  # noqa: F401 (importing commands registers them with the service)
 
         service.install(_current)
+        if headless:
+            bridge_class("ThreadResults").install()  # each macro thread reads its own Results table
         if not headless:
             atexit.register(close_windows)  # runs before JPype's exit hook, which waits for the AWT threads
         log.info("ImageJ %s started (%s, %s)", _current.version, _current.launcher, "headless" if headless else "GUI")
         return _current
+
+
+def bridge_class(name: str):
+    """A class of the EPySeg plug-in (``epyseg.bridge.NAME``), loaded as ImageJ loads it for macros."""
+    import jpype
+    from ij import IJ
+
+    return jpype.JClass(f"epyseg.bridge.{name}", loader=IJ.getClassLoader())
 
 
 def close_windows() -> None:

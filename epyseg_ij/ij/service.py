@@ -48,6 +48,21 @@ class Reply:
     objects: dict[str, Any] = field(default_factory=dict)
 
 
+Handler = Callable[[Request, "Service"], Reply]
+COMMANDS: dict[str, Handler] = {}  # filled by the ``commands`` package: name -> handler
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    """Register a handler under one or more command names (``@command("segment")``)."""
+
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            COMMANDS[name] = handler
+        return handler
+
+    return register
+
+
 class Worker:
     """One big-stack daemon thread that runs jobs in submission order."""
 
@@ -96,13 +111,9 @@ class Worker:
 class Service:
     """Dispatches requests to the commands and runs their heavy work on the worker thread."""
 
-    def __init__(self, imagej=None, commands: dict | None = None):
-        if commands is None:
-            from .commands import COMMANDS
-
-            commands = COMMANDS
+    def __init__(self, imagej=None, commands: dict[str, Handler] | None = None):
         self.imagej = imagej
-        self.commands = commands
+        self.commands = dict(COMMANDS if commands is None else commands)
         self.worker = Worker()
         self.last_error: str | None = None
         self.models: dict[str, Any] = {}  # models registered from Python, usable by name in ImageJ
@@ -146,11 +157,9 @@ class Service:
             reply.put("value", result.value)
             for key, value in result.objects.items():
                 reply.put(key, value)
-        except EpysegError as error:
-            self._failed(reply, str(error), type(error).__name__)
-        except Exception as error:  # a bug: keep ImageJ alive, log the traceback, show one line
-            log.exception("EPySeg command failed")
-            self._failed(reply, f"internal error: {type(error).__name__}: {_first_line(error)}", "InternalError")
+        except (Exception, KeyboardInterrupt) as error:  # every error becomes one line; ImageJ lives on
+            message, kind = describe_error(error)
+            self._failed(reply, message, kind)
         return reply
 
     def _failed(self, reply, message: str, kind: str) -> None:
@@ -234,7 +243,26 @@ def _reset_escape() -> None:
     IJ.resetEscape()
 
 
-def _first_line(error: Exception) -> str:
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """The one-line message and kind (for the Java side) of an error raised by a command.
+
+    ``EpysegError`` says what to do; a full memory, a file system refusal or a Ctrl-C is said as such; anything
+    else is a bug, logged with its traceback and shown as ``internal error: ...``.
+    """
+    if isinstance(error, EpysegError):
+        return _first_line(error), type(error).__name__
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)", "Cancelled"
+    if isinstance(error, MemoryError) or type(error).__name__.endswith("OutOfMemoryError"):  # Python's, or the JVM's
+        return "not enough memory for this job: use a smaller tile, overlap or batch, or a smaller image", "MemoryError"
+    if isinstance(error, OSError):
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror or _first_line(error)}{where}", "OSError"
+    log.error("EPySeg command failed", exc_info=error)
+    return f"internal error: {type(error).__name__}: {_first_line(error)}", "InternalError"
+
+
+def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
 

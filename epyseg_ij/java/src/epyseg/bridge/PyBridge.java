@@ -146,9 +146,10 @@ public final class PyBridge {
     // ---------------------------------------------------------------------------------------------- errors
 
     /**
-     * Shows an error the ImageJ way. Inside a running macro the macro is aborted with the message (a "Macro Error"
-     * dialog in the GUI, a line on stderr headless); outside a macro an error dialog (GUI) or a line on stderr.
-     * A cancellation aborts the macro quietly.
+     * Shows an error the ImageJ way. A macro run by epyseg-ij ({@link MacroRun}) is stopped and reports the error
+     * itself. Inside another running macro the macro is aborted with the message (a "Macro Error" dialog in the GUI,
+     * one line on stderr headless); outside a macro an error dialog (GUI) or a line on stderr. A cancellation aborts
+     * the macro quietly.
      */
     public static void report(BridgeException e) {
         String message = e.getMessage();
@@ -156,13 +157,17 @@ public final class PyBridge {
         System.getProperties().put(LAST_ERROR, message);
         IJ.showProgress(1.0);
         IJ.showStatus(cancelled ? "EPySeg: cancelled" : "EPySeg: " + message);
+        MacroRun run = MacroRun.current();
+        if (run != null) {
+            run.abort(message, cancelled);
+            return;
+        }
         boolean dialogs = !GraphicsEnvironment.isHeadless() && !"log".equals(System.getProperty(ERRORS));
-        Interpreter interp = Interpreter.getInstance();
+        Interpreter interp = Interpreter.getInstance(); // ImageJ's latest macro: right unless several run at once
         if (interp != null && !interp.done()) {
             if (cancelled || !dialogs) {
                 if (!cancelled) {
-                    int line = lineNumber(interp);
-                    log(line > 0 ? "macro line " + line + ": " + message : message);
+                    log(lineMessage(lineNumber(interp), message));
                 }
                 interp.setIgnoreErrors(true); // abort without the dialog (the only kind of error display it has)
             }
@@ -171,9 +176,14 @@ public final class PyBridge {
             if (dialogs) {
                 IJ.error("EPySeg", message);
             } else {
-                log(message);
+                log("epyseg-ij: error: " + message);
             }
         }
+    }
+
+    /** {@code epyseg-ij: macro error in line N: message}, the one line of every macro error. */
+    public static String lineMessage(int line, String message) {
+        return "epyseg-ij: macro error" + (line > 0 ? " in line " + line : "") + ": " + message;
     }
 
     /** The line the macro is executing; 0 if unknown. */
@@ -185,11 +195,11 @@ public final class PyBridge {
         }
     }
 
-    private static void log(String message) {
+    private static void log(String line) {
         if (GraphicsEnvironment.isHeadless()) {
-            System.err.println("EPySeg error: " + message);
+            System.err.println(line);
         } else {
-            IJ.log("EPySeg error: " + message);
+            IJ.log(line);
         }
     }
 }

@@ -1,0 +1,89 @@
+"""What every command needs: its options (macro or dialog), the current image and its channel, folders to write."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError
+from ..options import parse
+from ..service import Request, Service
+
+MIN_SIDE = 8  # px; smaller images hold no cell worth segmenting
+
+
+def options(request: Request, service: Service, command: str, spec, dialog=None) -> dict[str, Any]:
+    """Options from the macro; from a dialog when a GUI user runs the command without options."""
+    text = request.options
+    if text is None and not service.headless and dialog is not None:
+        text = dialog()
+    return parse(text, spec, command)
+
+
+def current_image():
+    from ij import WindowManager
+
+    return WindowManager.getCurrentImage()  # the batch-mode image of this macro's thread, or the front window
+
+
+def check_size(imp) -> None:
+    width, height = int(imp.getWidth()), int(imp.getHeight())
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise InputError(f"image too small: {width}×{height} px; EPySeg needs at least {MIN_SIDE}×{MIN_SIDE} px")
+
+
+def n_channels(imp) -> int:
+    return 3 if int(imp.getBitDepth()) == 24 else int(imp.getNChannels())
+
+
+def channel_index(imp, channel: int) -> int | None:
+    """The 0-based channel to segment; RGB and multichannel images need ``channel=`` (1-based)."""
+    n = n_channels(imp)
+    if channel == 0:
+        if n > 1:
+            kind = "an RGB image" if int(imp.getBitDepth()) == 24 else f"a {n}-channel image"
+            raise InputError(f"{kind}: choose the membrane channel with channel=1..{n}")
+        return None
+    if channel > n:
+        raise InputError(f"channel={channel} does not exist: the image has {n} channel(s)")
+    return channel - 1
+
+
+def stem(imp) -> str:
+    title = str(imp.getTitle())
+    name, ext = os.path.splitext(title)
+    return name if ext.lower() in (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".lsm", ".czi") else title
+
+
+def source_file(imp) -> Path | None:
+    info = imp.getOriginalFileInfo()
+    if info is None or not info.directory or not info.fileName:
+        return None
+    path = Path(str(info.directory)) / str(info.fileName)
+    return path if path.is_file() else None
+
+
+def writable_folder(folder: str) -> Path:
+    """The folder, created if needed, after checking that a file can be written there."""
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
+    return path
+
+
+def dialog_number(gd) -> int | float:
+    """The next number of a GenericDialog: an int when whole, else as typed (NaN for text), for ``parse`` to judge."""
+    value = float(gd.getNextNumber())
+    return int(value) if value.is_integer() else value
+
+
+def log(text: str) -> None:
+    from ij import IJ
+
+    IJ.log(text)

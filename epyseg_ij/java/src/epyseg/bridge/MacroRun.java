@@ -1,0 +1,145 @@
+package epyseg.bridge;
+
+import ij.macro.Interpreter;
+import ij.macro.QuietInterpreter;
+
+/**
+ * One macro run by epyseg-ij on the calling thread, and how it ended: its value, or the error that stopped it (with
+ * its line), or a plain {@code exit}.
+ *
+ * <p>ImageJ 1.x keeps one global "current interpreter", so a plug-in cannot tell which of several macros running at
+ * once called it. A {@code MacroRun} is bound to its thread while it runs: the EPySeg commands find their caller with
+ * {@link #current()} and stop that macro, not another one. Nothing is printed here; the caller reports.
+ */
+public final class MacroRun {
+    private static final ThreadLocal<MacroRun> CURRENT = new ThreadLocal<MacroRun>();
+    private static final String CANCELED = "Macro canceled"; // ImageJ's way to unwind a macro (ij.Macro)
+
+    private final QuietInterpreter interpreter = new QuietInterpreter();
+    private String value;
+    private String error;
+    private int line;
+    private boolean exited;
+    private boolean cancelled;
+
+    private MacroRun() {
+    }
+
+    /** Runs macro code with its argument on this thread; never throws. */
+    public static MacroRun run(String code, String arg) {
+        MacroRun run = new MacroRun();
+        MacroRun outer = CURRENT.get();
+        CURRENT.set(run);
+        try {
+            run.value = run.interpreter.run(code, arg == null ? "" : arg);
+        } catch (Throwable t) { // ImageJ unwinds macros with exceptions; none may reach the caller
+            run.stopped(t);
+        } finally {
+            if (outer == null) {
+                CURRENT.remove();
+            } else {
+                CURRENT.set(outer);
+            }
+        }
+        if (run.error == null && !run.exited && run.interpreter.getErrorMessage() != null) {
+            run.failed(run.interpreter.getErrorMessage(), run.errorLine());
+        }
+        return run;
+    }
+
+    /** The run bound to this thread, or null outside {@link #run}. */
+    public static MacroRun current() {
+        return CURRENT.get();
+    }
+
+    /** Stops this run's macro with an EPySeg error (or cancellation), without a dialog. */
+    void abort(String message, boolean cancel) {
+        if (error == null) {
+            failed(message, PyBridge.lineNumber(interpreter));
+            cancelled = cancel;
+        }
+        interpreter.setIgnoreErrors(true);
+        interpreter.abort(message);
+    }
+
+    private void stopped(Throwable t) {
+        if (error != null) {
+            return; // an EPySeg error already stopped it
+        }
+        boolean canceled = t instanceof RuntimeException && CANCELED.equals(t.getMessage());
+        if (canceled && interpreter.getErrorMessage() != null) {
+            failed(interpreter.getErrorMessage(), errorLine());
+        } else if (canceled && thrownBy(t, "ij.macro.Functions", "exit")) {
+            exited = true;
+        } else if (canceled) {
+            failed("ImageJ cancelled the macro (a command that needs a dialog or its options was cancelled)",
+                    PyBridge.lineNumber(interpreter));
+        } else {
+            failed(describe(t), PyBridge.lineNumber(interpreter));
+        }
+    }
+
+    private void failed(String message, int where) {
+        error = message;
+        line = where;
+    }
+
+    private int errorLine() {
+        int where = interpreter.getErrorLineNumber();
+        return where > 0 ? where : PyBridge.lineNumber(interpreter);
+    }
+
+    private static boolean thrownBy(Throwable t, String className, String method) {
+        for (StackTraceElement frame : t.getStackTrace()) {
+            if (frame.getClassName().equals(className) && frame.getMethodName().equals(method)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static String describe(Throwable t) {
+        String name = t.getClass().getSimpleName();
+        if (t instanceof java.awt.HeadlessException) {
+            return "this ImageJ command needs a display: run the macro with --gui (under xvfb-run without a screen)";
+        }
+        if (t instanceof OutOfMemoryError) {
+            return "ImageJ ran out of memory (" + t.getMessage() + ")";
+        }
+        String message = t.getMessage();
+        if (message == null || message.trim().isEmpty()) {
+            return name;
+        }
+        return name + ": " + message.trim().split("\n", 2)[0];
+    }
+
+    /** The macro's return value (null without {@code return} or after an error). */
+    public String getValue() {
+        return error == null ? value : null;
+    }
+
+    /** The one-line message of the error that stopped the macro, or null. */
+    public String getError() {
+        return error;
+    }
+
+    /** The macro line of that error; 0 when unknown. */
+    public int getLine() {
+        return line;
+    }
+
+    /** True when the macro stopped with {@code exit} or {@code exit("message")}: a normal end. */
+    public boolean isExit() {
+        return exited;
+    }
+
+    /** True when an EPySeg job was cancelled (Esc or the cancel command). */
+    public boolean isCancelled() {
+        return cancelled;
+    }
+
+    /** The interpreter, bound to this run's thread while it runs. */
+    public Interpreter getInterpreter() {
+        return interpreter;
+    }
+}
