@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
     args = p.parse_args()
 
-    from epyseg_ij import augment, data, models, train
+    from epyseg_ij import augment, data, models, training
     from epyseg_ij._tf import tf
     from epyseg_ij.synth import write_dataset
 
@@ -57,8 +57,8 @@ def main() -> None:
         workers = args.workers or data.default_workers()
         pipeline = data.dataset(images, args.tile, args.batch, augment.DEFAULT, seed=2, workers=workers)
 
-        network = train._build(models.ModelCard("bench", args.encoder), args.precision)
-        train._compile(network, 1e-3)
+        network = training.build(models.ModelCard("bench", args.encoder), args.precision)
+        training.compile_network(network, 1e-3)
         network.fit(preloaded, steps_per_epoch=args.warmup, epochs=1, verbose=0)  # tracing
         network.fit(pipeline, steps_per_epoch=args.warmup, epochs=1, verbose=0)
 

@@ -1,7 +1,9 @@
 """The ``epyseg-ij`` command line: thin wrappers around the engine; errors are one line, never a traceback.
 
 Each sub-command is a pair: ``_add_<name>(subparsers)`` declares it, ``_run_<name>(args)`` runs it and returns the
-exit status. ``COMMANDS`` lists them.
+exit status. ``COMMANDS`` lists them. ``main`` turns every exception into one line on stderr: the user's problems
+(``EpysegError``, exit 2; files, disks and memory, exit 1) by their message, anything else as an internal error whose
+traceback ``-v`` shows.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from traceback import print_exc
 
 from . import __version__
-from .errors import Cancelled, EpysegError
+from .errors import Cancelled, EpysegError, InputError, first_line
 
 log = logging.getLogger("epyseg_ij")
 
@@ -40,8 +44,10 @@ def _run_segment(args) -> int:
     from tqdm import tqdm
 
     from .batch import find_images, segment_files
+    from .pipeline import check_options
 
-    paths = find_images(args.inputs)
+    if args.channel is not None and args.channel < 1:
+        raise InputError(f"--channel counts from 1 (the first channel), got {args.channel}")
     options = {
         "tta": args.tta,
         "channel": None if args.channel is None else args.channel - 1,
@@ -52,6 +58,8 @@ def _run_segment(args) -> int:
         "batch": args.batch,
         "min_size": args.min_size,
     }
+    check_options(**options)  # once, before any file
+    paths = find_images(args.inputs)
     with tqdm(total=len(paths), unit="image", disable=None) as bar:
 
         def report(r) -> None:
@@ -280,16 +288,42 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        return COMMANDS[args.command][1](args)
+        status = COMMANDS[args.command][1](args)
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit
+        return status
     except Cancelled:
-        print("epyseg-ij: cancelled", file=sys.stderr)
-        return 130
+        return _fail("cancelled", 130)
     except KeyboardInterrupt:
-        print("epyseg-ij: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
     except EpysegError as error:
-        print(f"epyseg-ij: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {error}", 2)
+    except BrokenPipeError:  # e.g. `epyseg-ij models list | head -1`: the reader has gone, say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        return _fail(f"error: {_os_error(error)}", 1, args.verbose)
+    except MemoryError:
+        return _fail("error: out of memory: use a smaller --tile or --batch, or a smaller image", 1, args.verbose)
+    except RecursionError as error:
+        return _fail(f"error: input nested too deeply ({first_line(error)})", 1, args.verbose)
+    except Exception as error:
+        detail = "" if args.verbose else "; run with -v for details"
+        return _fail(f"internal error: {type(error).__name__}: {first_line(error)}{detail}", 1, args.verbose)
+
+
+def _fail(message: str, status: int, traceback: bool = False) -> int:
+    """Print one line on stderr (after the traceback of the error being handled, with ``traceback``)."""
+    if traceback:
+        print_exc(file=sys.stderr)
+    print(f"epyseg-ij: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+def _os_error(error: OSError) -> str:
+    """'FILE: reason' for an error of the operating system (permissions, a full disk, a missing folder...)."""
+    files = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+    reason = error.strerror or first_line(error)
+    return f"{files}: {reason}" if files else reason
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ Two layouts are recognised in every data folder:
 
 A mask is an outline mask (non-zero on boundaries, zero in cells; thicker lines are thinned to 1 px) or a label
 image (one integer per cell; zero is either a region of its own or, when it only forms thin lines, the boundaries).
+A mask that holds no cells (every pixel the same, e.g. an all-black or all-white ``handCorrection.tif``, or only
+Tissue Analyzer's frame) teaches nothing: ``load_pairs`` leaves it out with a warning naming it, and refuses to go
+on when no mask is left. Any other unusable mask (wrong size, not a mask) is an error naming the file.
 Everything derived from masks (targets, caches) lives in the cache directory, never in the data folders.
 """
 
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from . import augment, io, targets
+from . import augment, checks, io, targets
 from .errors import InputError
 from .postprocess import labels_from_outlines, outlines_from_regions
 
@@ -33,8 +36,13 @@ IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 TA_MASKS = ("handCorrection.tif", "handCorrection.tiff", "handCorrection.png")
 MASK_SUFFIXES = ("_mask", "_labels", "_outlines")
 IMAGE_FOLDER, MASK_FOLDERS = "images", ("masks", "labels")
+MAX_TILE = 2048  # px, as for prediction
 LABEL_MAX_CHANGE = 0.3  # a label image changes value between at most this fraction of 4-adjacent pixel pairs
 _LIST = 5  # how many file names an error message lists
+
+
+class NoCells(InputError):
+    """A mask that holds no cells (uniform, or only a frame): nothing to learn from it."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,10 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
     """
     if not folders:
         raise InputError("no data folder given")
-    pairs = [pair for folder in folders for pair in _folder_pairs(Path(folder))]
-    pairs = [Pair(p.image, p.mask, p.layout, io.is_hand_corrected(p.mask) if p.layout == "ta" else None) for p in pairs]
+    try:
+        pairs = [pair for folder in folders for pair in _folder_pairs(Path(folder))]
+    except OSError as error:  # an unreadable folder or mask
+        raise InputError(f"cannot read {error.filename or 'the data folders'}: {error.strerror or error}") from None
     machine = [p for p in pairs if p.corrected is False]
     if corrected_only:
         kept = [p for p in pairs if p.corrected]
@@ -121,7 +131,7 @@ def _folder_pairs(folder: Path) -> list[Pair]:
         ta = [folder / image.stem / m for m in TA_MASKS if (folder / image.stem / m).is_file()]
         side = [by_stem[image.stem + s] for s in MASK_SUFFIXES if image.stem + s in by_stem]
         if ta:
-            pairs.append(Pair(image, ta[0], "ta"))
+            pairs.append(Pair(image, ta[0], "ta", io.is_hand_corrected(ta[0])))
         elif side:
             pairs.append(Pair(image, side[0], "pair"))
         else:
@@ -184,7 +194,7 @@ def read_mask(path: Path) -> np.ndarray:
     array = io.read_image(path).array
     if array.ndim == 3 and array.shape[-1] in (3, 4) and _grey(array):
         array = array[..., 0]
-    return outlines_from_mask(np.squeeze(array), path.name)
+    return outlines_from_mask(np.squeeze(array), str(path))
 
 
 def _grey(array: np.ndarray) -> bool:
@@ -211,8 +221,10 @@ def outlines_from_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
 
     Raises
     ------
+    NoCells
+        The mask holds fewer than 2 cells (uniform, all zero, only a frame).
     InputError
-        The mask is not 2D, is empty, is mostly boundary, or is neither a binary mask nor a label image.
+        The mask is not 2D, is mostly boundary, or is neither a binary mask nor a label image.
 
     Examples
     --------
@@ -227,19 +239,32 @@ def outlines_from_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     if mask.dtype.kind == "f" and not np.all(np.isfinite(mask) & (mask == np.round(mask))):
         raise InputError(f"{name} is neither a binary outline mask nor a label image (it has fractional values)")
     values = np.unique(mask)
-    if len(values) <= 2 and values[0] == 0:
-        bonds = mask != 0
-        if not bonds.any():
-            raise InputError(f"{name} is empty (all zero): no boundaries to learn from")
-        bonds = _without_frame(bonds)
-        if bonds.mean() > 0.5:
-            raise InputError(
-                f"{name} is mostly white ({bonds.mean():.0%}): outline masks need white boundaries on black cells"
-            )
-        return _thin(bonds)
+    if len(values) == 1:
+        empty = "is empty (every pixel is 0)" if values[0] == 0 else f"is uniform (every pixel is {values[0]})"
+        raise NoCells(f"{name} {empty}: it holds no cells and no boundaries to learn from")
+    binary = len(values) == 2 and values[0] == 0
+    outlines = _binary_outlines(mask != 0, name) if binary else _label_outlines(mask, name, len(values))
+    cells = int(labels_from_outlines(outlines).max())
+    if cells < 2:
+        raise NoCells(f"{name} holds {cells} cell(s) once read as outlines: at least 2 are needed to learn boundaries")
+    return outlines
+
+
+def _binary_outlines(bonds: np.ndarray, name: str) -> np.ndarray:
+    bonds = _without_frame(bonds)
+    if not bonds.any():
+        raise NoCells(f"{name} holds only Tissue Analyzer's frame: no cells and no boundaries to learn from")
+    if bonds.mean() > 0.5:
+        raise InputError(
+            f"{name} is mostly white ({bonds.mean():.0%}): outline masks need white boundaries on black cells"
+        )
+    return _thin(bonds)
+
+
+def _label_outlines(mask: np.ndarray, name: str, levels: int) -> np.ndarray:
     if not _looks_like_labels(mask):
         raise InputError(
-            f"{name} is neither a binary outline mask nor a label image ({len(values)} grey levels that change "
+            f"{name} is neither a binary outline mask nor a label image ({levels} grey levels that change "
             "between most neighbouring pixels): give white boundaries on black, or one integer per cell"
         )
     zero = mask == 0
@@ -305,7 +330,28 @@ def load_pair(
     return TrainingImage(pair.image.name, augment.prepare(normalised, outlines, packed))
 
 
-def split(pairs: Sequence[Pair], val_fraction: float) -> tuple[list[Pair], list[Pair]]:
+def load_pairs(pairs: Sequence[Pair], **options) -> list[TrainingImage]:
+    """``load_pair`` (same ``options``) for every pair; masks that hold no cells are left out with a warning.
+
+    Raises
+    ------
+    InputError
+        A pair is unusable (see ``load_pair``), or no mask holds cells.
+    """
+    images, empty = [], []
+    for pair in pairs:
+        try:
+            images.append(load_pair(pair, **options))
+        except NoCells as error:
+            empty.append(str(error))
+    if empty and not images:
+        raise InputError(f"no mask holds cells, nothing to train on: {empty[0]}" + (" (and others)" * (len(empty) > 1)))
+    for message in empty:
+        log.warning("left out of training: %s", message)
+    return images
+
+
+def split(pairs: Sequence, val_fraction: float) -> tuple[list, list]:
     """Training and validation pairs: every k-th pair goes to validation (EPySeg's rule), at least one of each.
 
     Examples
@@ -314,8 +360,7 @@ def split(pairs: Sequence[Pair], val_fraction: float) -> tuple[list[Pair], list[
     >>> [p.image.name for p in split(pairs, 0.2)[1]]
     ['2.tif', '7.tif']
     """
-    if not 0 <= val_fraction < 1:
-        raise InputError(f"the validation fraction must be in [0, 1), got {val_fraction}")
+    checks.number("val_fraction", val_fraction, 0, below=1)
     n = len(pairs)
     n_val = min(n - 1, max(1, round(n * val_fraction))) if val_fraction > 0 else 0
     if n_val <= 0:
@@ -428,10 +473,10 @@ def default_workers() -> int:
 
 
 def check_tile(tile: int) -> int:
-    """A training tile size: a multiple of 32 (the network halves it five times), at least 32."""
-    if tile < 32 or tile % 32:
-        raise InputError(f"the training tile must be a multiple of 32 px and >= 32, got {tile}")
-    return tile
+    """A training tile size: a multiple of 32 (the network halves it five times), from 32 to 2048."""
+    if not 32 <= checks.integer("tile", tile) <= MAX_TILE or tile % 32:
+        raise InputError(f"the training tile must be a multiple of 32 px from 32 to {MAX_TILE}, got {tile}")
+    return int(tile)
 
 
 __all__ = [
@@ -439,6 +484,8 @@ __all__ = [
     "TrainingImage",
     "find_pairs",
     "load_pair",
+    "load_pairs",
+    "NoCells",
     "outlines_from_mask",
     "split",
     "tile_batches",

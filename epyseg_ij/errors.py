@@ -15,3 +15,17 @@ class ModelError(EpysegError):
 
 class Cancelled(EpysegError):
     """The user cancelled a long job (Esc in ImageJ, Ctrl-C in the CLI)."""
+
+
+class CheckpointError(EpysegError):
+    """A training checkpoint or model could not be written (typically a full disk); the previous one is intact."""
+
+
+class DivergedError(EpysegError):
+    """Training stopped because the loss became NaN or infinite; the last good checkpoint is intact."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (at most 200 characters), or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -25,8 +26,9 @@ import h5py
 import numpy as np
 import pooch
 
+from . import checks, predict
 from ._tf import sm, tf
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +53,39 @@ class ModelCard:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.outputs not in OUTPUT_KINDS:
-            raise ModelError(f"model card of {self.name!r}: outputs must be one of {OUTPUT_KINDS}")
+        """Every field of the right type and range: ``ModelError`` naming the first one that is not."""
+        bad = dict(error=ModelError)
+        checks.instance("card field 'name'", self.name, str, optional=False, **bad)
+        checks.text("card field 'encoder'", self.encoder, **bad)
+        checks.choice("card field 'outputs'", self.outputs, OUTPUT_KINDS, **bad)
+        checks.integer("card field 'n_outputs'", self.n_outputs, 1, 4096, **bad)
+        checks.integer("card field 'input_channels'", self.input_channels, 1, 16, **bad)
+        checks.choice("card field 'normalization'", self.normalization, predict.NORMALIZATIONS, **bad)
+        checks.integer("card field 'tile'", self.tile, predict.MIN_TILE, predict.MAX_TILE, **bad)
+        checks.integer("card field 'overlap'", self.overlap, 0, self.tile, **bad)
+        checks.instance("card field 'provenance'", self.provenance, dict, optional=False, **bad)
+        if self.overlap % 2:
+            raise ModelError(f"card field 'overlap' must be even, got {self.overlap}")
         if (self.outputs == "epyseg7") != (self.n_outputs == 7):
-            raise ModelError(f"model card of {self.name!r}: {self.outputs} outputs with {self.n_outputs} channels")
+            raise ModelError(f"card of {self.name!r}: {self.outputs} outputs with {self.n_outputs} channels")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> ModelCard:
+    def from_json(cls, text: str, source: str = "model card", name: str = "") -> ModelCard:
+        """A card from its JSON text; ``ModelError`` naming ``source`` and the field for anything unusable."""
+        try:
+            values = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            raise ModelError(f"{source}: the model card is not valid JSON ({first_line(error)})") from None
+        if not isinstance(values, dict):
+            raise ModelError(f"{source}: the model card must be a JSON object, not a {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+        try:
+            return cls(**{"name": name, **{k: v for k, v in values.items() if k in known}})
+        except ModelError as error:
+            raise ModelError(f"{source}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -134,10 +157,27 @@ class Model:
         if self._compiled is None:
             spec = tf().TensorSpec([None, None, None, self.card.input_channels], tf().float32)
             self._compiled = tf().function(lambda x: self.keras(x, training=False), input_signature=[spec])
-        return self._compiled(batch).numpy()
+        try:
+            return self._compiled(batch).numpy()
+        except tf().errors.ResourceExhaustedError:
+            raise InputError(
+                f"out of memory running the network on {batch.shape[0]} tiles of {batch.shape[2]}x{batch.shape[1]} "
+                "px: use a smaller tile or batch"
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------------------- places
+
+
+@contextmanager
+def model_files(action: str):
+    """Turn an ``OSError`` of model file I/O (permissions, full disk, a file where a folder should be) into one
+    ``ModelError`` line naming the file; usable as a decorator."""
+    try:
+        yield
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise ModelError(f"cannot {action}: {where}{error.strerror or first_line(error)}") from None
 
 
 def home() -> Path:
@@ -147,7 +187,7 @@ def home() -> Path:
 
 def user_model_path(name: str) -> Path:
     """Where the user model called ``name`` lives."""
-    if not name or Path(name).name != name or name.startswith("."):
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
         raise InputError(f"invalid model name {name!r}: use a plain name such as 'wing-disc-v1'")
     return home() / "models" / f"{name}.h5"
 
@@ -165,8 +205,12 @@ def epyseg_cache_path(name: str) -> Path:
 # ------------------------------------------------------------------------------------------------------ registry
 
 
+@model_files("list the models")
 def list_models() -> list[ModelInfo]:
-    """All models known by name: the shipped default, EPySeg's published ones, the user's own."""
+    """All models known by name: the shipped default, EPySeg's published ones, the user's own.
+
+    A file in the user store that is not a usable model is left out with a warning.
+    """
     infos = [
         ModelInfo(DEFAULT_MODEL, "shipped", shipped_model_path().exists(), "epyseg-ij's default model"),
         ModelInfo(CLASSICAL_MODEL, "classical", True, "ridge filter + seeded watershed (no network)"),
@@ -177,14 +221,16 @@ def list_models() -> list[ModelInfo]:
         try:
             card = read_card(path)
         except ModelError as error:
-            infos.append(ModelInfo(path.stem, "user", False, str(error)))
+            log.warning("skipping %s: %s", path, error)
             continue
         infos.append(ModelInfo(path.stem, "user", True, card.provenance.get("description", card.encoder)))
     return infos
 
 
+@model_files("find the model")
 def resolve(model: str | os.PathLike | None) -> Path:
     """The .h5 file behind a model name or path, downloading a published model if needed."""
+    checks.instance("model", model, (str, os.PathLike))
     name = DEFAULT_MODEL if model is None else str(model)
     if name == DEFAULT_MODEL:
         path = shipped_model_path()
@@ -205,6 +251,7 @@ def resolve(model: str | os.PathLike | None) -> Path:
     raise ModelError(f"unknown model {name!r}; known models: {known} (or give a path to an .h5 file)")
 
 
+@model_files("fetch the model")
 def fetch(name: str) -> Path:
     """Path to a published EPySeg model, downloaded once into the cache (or reused from EPySeg's own cache)."""
     if name not in PRETRAINED:
@@ -236,8 +283,11 @@ def download(pretrained: Pretrained, folder: Path) -> Path:
 
 def _cached_pretrained(pretrained: Pretrained) -> Path | None:
     for path in (home() / "pretrained" / f"{pretrained.name}.h5", epyseg_cache_path(pretrained.name)):
-        if path.is_file() and md5sum(path) == pretrained.md5:
-            return path
+        try:
+            if path.is_file() and md5sum(path) == pretrained.md5:
+                return path
+        except OSError as error:  # an unreadable cache is no cache
+            log.warning("cannot read %s (%s): not using it", path, error.strerror or error)
     return None
 
 
@@ -272,8 +322,10 @@ def build_linknet(encoder: str = "vgg16", n_outputs: int = 7, input_channels: in
         raise ModelError(f"cannot build a Linknet with encoder {encoder!r}: {error}") from None
 
 
+@model_files("load the model")
 def load(model: str | os.PathLike | Model | None = None) -> Model:
     """Load a model by name (``default``, a published or user model) or from an .h5 path."""
+    checks.instance("model", model, (str, os.PathLike, Model))
     if isinstance(model, Model):
         return model
     if str(model) == CLASSICAL_MODEL:
@@ -299,10 +351,10 @@ def read_card(path: Path, encoder: str | None = None) -> ModelCard:
     try:
         with h5py.File(path, "r") as f:
             if CARD_ATTR in f.attrs and encoder is None:
-                return ModelCard.from_json(_text(f.attrs[CARD_ATTR]))
+                return ModelCard.from_json(_text(f.attrs[CARD_ATTR]), str(path), path.stem)
             names, shapes = _weight_layout(f)
-    except (OSError, KeyError, ValueError) as error:
-        raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise ModelError(f"{path} is not a readable Keras .h5 model ({first_line(error)})") from None
     for p in PRETRAINED.values():
         if path.name == f"{p.name}.h5" and encoder is None:
             return p.card()
@@ -313,6 +365,8 @@ def read_card(path: Path, encoder: str | None = None) -> ModelCard:
             f"cannot tell the encoder of {path}; import it with: epyseg-ij models import PATH --encoder ENC"
         )
     kernels = [shape for layer in shapes for shape in layer if len(shape) == 4]  # convolutions, first to last
+    if not kernels:
+        raise ModelError(f"{path} holds no convolution weights: not a Linknet")
     n_outputs = kernels[-1][3]
     return ModelCard(
         name=path.stem,
@@ -334,8 +388,8 @@ def load_weights(network, path: Path) -> None:
                 for name in map(_text, group.attrs["layer_names"])
                 if len(group[name].attrs["weight_names"])
             ]
-    except (OSError, KeyError, ValueError) as error:
-        raise ModelError(f"{path} is not a readable Keras .h5 model ({str(error).splitlines()[0]})") from None
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise ModelError(f"{path} is not a readable Keras .h5 model ({first_line(error)})") from None
     layers = [layer for layer in network.layers if layer.weights]
     if len(layers) != len(stored):
         raise ModelError(f"{path} has {len(stored)} layers with weights, the network {len(layers)}: not this model")
@@ -346,6 +400,7 @@ def load_weights(network, path: Path) -> None:
         layer.set_weights([v.astype(np.float32) for v in values])
 
 
+@model_files("save the model")
 def save_model(network, path: os.PathLike, card: ModelCard, dtype: str = "float32") -> Path:
     """Write weights (Keras-2 .h5 layout, loadable by EPySeg) and card atomically; ``dtype`` float16 halves the size."""
     path = Path(path)
@@ -370,8 +425,13 @@ def save_model(network, path: os.PathLike, card: ModelCard, dtype: str = "float3
     return path
 
 
+@model_files("import the model")
 def import_model(source: os.PathLike, name: str, encoder: str | None = None, overwrite: bool = False) -> Path:
     """Copy an .h5 model into the user store under ``name`` with a card, after checking that it loads."""
+    checks.path("source", source)
+    checks.text("name", name)
+    checks.text("encoder", encoder, optional=True)
+    checks.flag("overwrite", overwrite)
     source, target = Path(source), user_model_path(name)
     if target.exists() and not overwrite:
         raise InputError(f"a model named {name!r} already exists ({target}); choose another name or overwrite")
@@ -380,11 +440,14 @@ def import_model(source: os.PathLike, name: str, encoder: str | None = None, ove
     network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
     load_weights(network, source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    with h5py.File(tmp, "r+") as f:
-        f.attrs[CARD_ATTR] = card.to_json()
-    os.replace(tmp, target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        with h5py.File(tmp, "r+") as f:
+            f.attrs[CARD_ATTR] = card.to_json()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
 
 

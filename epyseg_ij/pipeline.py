@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import cells, classical, models, postprocess, predict
+from . import cells, checks, classical, models, postprocess, predict
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ def segment(
     normalization : "minmax" or "percentile"
         Min-max over the whole plane (EPySeg's default) or the 2-99.8 % percentiles; default from the model card.
     tile, overlap, batch : int
-        Tile size and context (px) and tiles per network call; tile and overlap default to the model card's.
+        Tile size (16-2048 px), context (even, at most the tile) and tiles per network call; tile and overlap
+        default to the model card's.
     tta : "none", "flip" or "epyseg"
         Test-time augmentation: 1 pass, the 8 dihedral views, or EPySeg's 13 passes.
     min_size : int
@@ -83,10 +85,15 @@ def segment(
     >>> result.labels.max(), result.outlines.dtype  # doctest: +SKIP
     (412, dtype('uint8'))
     """
-    planes, out_axes, stack_shape = as_planes(np.asarray(image), axes, channel)
+    check_options(
+        axes=axes, channel=channel, invert=invert, normalization=normalization, tile=tile, overlap=overlap,
+        batch=batch, tta=tta, min_size=min_size, progress=progress,
+    )  # fmt: skip
+    planes, out_axes, stack_shape = as_planes(as_array(image), axes, channel)
     network = models.load(model)
     card = network.card
-    tiling = predict.Tiling(tile or card.tile, card.overlap if overlap is None else overlap, batch)
+    tile = card.tile if tile is None else tile
+    tiling = predict.Tiling(tile, min(card.overlap, tile) // 2 * 2 if overlap is None else overlap, batch)
     total = sum(predict.count_tiles(p.shape, tiling) for p in planes)
     done = 0
 
@@ -101,6 +108,42 @@ def segment(
         for p in planes
     ]
     return _assemble(results, out_axes, stack_shape)
+
+
+_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
+    "axes": lambda name, value: checks.text(name, value, optional=True),
+    "channel": lambda name, value: checks.integer(name, value, 0, optional=True),
+    "invert": checks.flag,
+    "normalization": lambda name, value: checks.choice(name, value, predict.NORMALIZATIONS, optional=True),
+    "tta": lambda name, value: checks.choice(name, value, predict.TTA_MODES),
+    "min_size": lambda name, value: checks.integer(name, value, 0),
+    "progress": checks.function,
+}
+
+
+def check_options(tile: int | None = None, overlap: int | None = None, batch: int = 8, **options: Any) -> None:
+    """Check options of ``segment`` (any of them, by name) before any work; ``InputError`` names the first bad one.
+
+    Examples
+    --------
+    >>> check_options(tile="abc")
+    Traceback (most recent call last):
+    ...
+    epyseg_ij.errors.InputError: tile must be an integer from 16 to 2048 or None, got 'abc' (str)
+    """
+    predict.check_tiling(tile, overlap, batch)
+    for name, value in options.items():
+        if name not in _OPTIONS:
+            raise InputError(f"unknown option {name!r} of segment")
+        _OPTIONS[name](name, value)
+
+
+def as_array(image) -> np.ndarray:
+    """``image`` as a numpy array, or ``InputError`` for what numpy cannot turn into one (ragged lists...)."""
+    try:
+        return np.asarray(image)
+    except (ValueError, TypeError) as error:
+        raise InputError(f"image must be a numpy array (or array-like), got {type(image).__name__}: {error}") from None
 
 
 def segment_plane(

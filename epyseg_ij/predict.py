@@ -8,33 +8,59 @@ time: memory is bounded by a row of tiles, not by the image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from skimage import exposure
 
+from . import checks
 from .errors import InputError
 
 TTA_MODES = ("none", "flip", "epyseg")
 NORMALIZATIONS = ("minmax", "percentile")
 PERCENTILES = (2.0, 99.8)
+MIN_TILE, MAX_TILE = 16, 2048  # px
+MAX_BATCH = 1024  # tiles per network call
+MAX_CALL_PIXELS = 2**24  # pixels per network call (about 16 GB of activations for a VGG16 Linknet)
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """Tile size and context (px) and how many tiles go through the network at once."""
+    """Tile size and context (px) and how many tiles go through the network at once.
+
+    ``overlap`` is at most ``tile``; a network call holds at most ``MAX_CALL_PIXELS`` (see ``check_call``).
+    """
 
     tile: int = 256
     overlap: int = 32
     batch: int = 8
 
     def __post_init__(self):
-        if self.tile < 16 or self.overlap < 0 or self.overlap % 2 or self.batch < 1:
+        check_tiling(self.tile, self.overlap, self.batch, optional=False)
+
+    def check_call(self, shape: tuple[int, int]) -> None:
+        """Refuse tilings whose network calls would be too large for a plane of this shape (memory)."""
+        margin = self.overlap // 2
+        win_h, _ = axis_windows(shape[0], self.tile, margin)
+        win_w, xs = axis_windows(shape[1], self.tile, margin)
+        pixels = min(self.batch, len(xs)) * win_h * win_w
+        if pixels > MAX_CALL_PIXELS:
             raise InputError(
-                f"bad tiling (tile={self.tile}, overlap={self.overlap}, batch={self.batch}): "
-                "tile must be >= 16, overlap even and >= 0, batch >= 1"
+                f"tile={self.tile}, overlap={self.overlap} and batch={self.batch} send {pixels / 1e6:.0f} Mpx to the "
+                f"network at once (at most {MAX_CALL_PIXELS / 1e6:.0f} Mpx): use a smaller tile, overlap or batch"
             )
+
+
+def check_tiling(tile: int | None, overlap: int | None, batch: int, optional: bool = True) -> None:
+    """``InputError`` unless tile is in [16, 2048] px, overlap even in [0, tile] and batch in [1, 1024]; with
+    ``optional``, a tile or overlap of None (the model's) passes."""
+    checks.integer("tile", tile, MIN_TILE, MAX_TILE, optional=optional)
+    checks.integer("overlap", overlap, 0, MAX_TILE if tile is None else tile, optional=optional)
+    checks.integer("batch", batch, 1, MAX_BATCH)
+    if overlap is not None and overlap % 2:
+        raise InputError(f"overlap must be even (half of it is context on each side of a tile), got {overlap}")
 
 
 @dataclass(frozen=True)
@@ -47,8 +73,20 @@ class Intensity:
     clip: bool = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        span = self.high - self.low
-        y = (x.astype(np.float32) - np.float32(self.low)) * np.float32(1 / span if span > 0 else 0)
+        """float32 network input; computed in float64 unless ``x`` is exact in float32 (8/16-bit, float16), so
+        values beyond the float32 range or ranges too narrow for it (subnormal) are scaled, not lost."""
+        work = np.float32 if x.dtype.itemsize <= 2 and x.dtype.kind in "uifb" else np.float64
+        y = x.astype(work)
+        low, high = self.low, self.high
+        if not math.isfinite(high - low):  # e.g. -1e308 to 1e308: halve everything first
+            y /= 2
+            low, high = low / 2, high / 2
+        y -= work(low)
+        if high > low:
+            y /= work(high - low)  # a division: 1 / (high - low) may overflow when the range is subnormal
+        else:
+            y[...] = 0
+        y = y.astype(np.float32, copy=False)
         if self.clip:
             np.clip(y, 0, 1, out=y)
         return 1 - y if self.invert else y
@@ -129,7 +167,7 @@ def tta_transforms(mode: str, plane: np.ndarray | None = None, intensity: Intens
         return views
     low, high = (0.0, 1.0)
     if plane is not None and intensity is not None:
-        p = np.array(percentiles(plane, (0.9, 98, 5, 95)), np.float32)
+        p = np.array(percentiles(plane, (0.9, 98, 5, 95)), np.float64)
         low, high = intensity(p[:2]), intensity(p[2:])
         low, high = sorted(low), sorted(high)
     stretches = [
@@ -186,6 +224,7 @@ def predict_rows(
     (y, rows) : the first plane row of the strip and the strip's predictions, float32 (rows, W, C). Strips follow
         each other without gaps or overlaps and cover the plane.
     """
+    tiling.check_call(plane.shape)
     height, width = plane.shape
     margin = tiling.overlap // 2
     win_h, ys = axis_windows(height, tiling.tile, margin)

@@ -1,15 +1,9 @@
 """Train or fine-tune a network on images with outline masks; the result is a user model ``segment`` finds by name.
 
-A training run lives in ``models.home() / "training" / NAME``:
-
-* ``state.json``: settings, per-epoch history, the ranked best checkpoints, early-stopping counter;
-* ``last-EEEE/``: network and optimizer state after epoch ``EEEE`` (a TensorFlow checkpoint), for ``resume``;
-* ``best/epoch-EEEE.h5``: the ``keep_best`` best networks (ranked by validation loss, or training loss without a
-  validation split), each a model file with its card.
-
-Every file is written under a temporary name and renamed, and ``state.json`` is replaced last: a crash, a full
-disk or Ctrl-C at any moment leaves the previous epoch's checkpoint whole. At the end the best network is saved
-with ``models.save_model`` as ``models.user_model_path(NAME)``; the optimizer state is then deleted.
+A training run lives in ``runs.run_dir(NAME)`` (its files and their atomic updates: ``epyseg_ij.runs``); every
+completed epoch is a checkpoint there. At the end the best network is saved with ``models.save_model`` as
+``models.user_model_path(NAME)``; the optimizer state is then deleted. A loss that becomes NaN or infinite stops the
+run at once (``DivergedError``): that epoch is not saved, and the previous checkpoint stays as it was.
 
 Loss and optimiser are EPySeg's: binary cross-entropy + (1 - soft Jaccard) over all seven channels, Adam at 1e-3.
 """
@@ -17,51 +11,25 @@ Loss and optimiser are EPySeg's: binary cross-entropy + (1 - soft Jaccard) over 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import augment, data, models
-from .errors import Cancelled, EpysegError, InputError
+from . import augment, checks, data, models, predict
+from .errors import Cancelled, CheckpointError, DivergedError, InputError, ModelError, first_line
+from .runs import EpochReport, Run, make_monitor, run_dir
 
 log = logging.getLogger(__name__)
 
-STATE = "state.json"
 PRECISIONS = ("float32", "mixed_bfloat16")
 VALIDATION_TILES = 32  # validation tiles per epoch, evenly spread over the validation images
-
-
-class CheckpointError(EpysegError):
-    """A checkpoint could not be written (typically a full disk); the previous one is intact."""
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What ``on_epoch`` receives after every completed epoch."""
-
-    epoch: int  # 1-based number of the epoch just completed
-    epochs: int
-    loss: float
-    iou: float
-    val_loss: float | None
-    val_iou: float | None
-    seconds: float
-    improved: bool  # the monitored loss is the best so far
-
-    def summary(self) -> str:
-        """One line for a log or a terminal."""
-        text = f"epoch {self.epoch}/{self.epochs}: loss {self.loss:.4f} iou {self.iou:.3f}"
-        if self.val_loss is not None:
-            text += f", val_loss {self.val_loss:.4f} val_iou {self.val_iou:.3f}"
-        return text + f" ({self.seconds:.0f} s){' *' if self.improved else ''}"
+MAX_EPOCHS, MAX_STEPS = 100_000, 10_000_000
+__all__ = ["train", "run_dir", "EpochReport", "TrainResult", "CheckpointError", "DivergedError"]
 
 
 @dataclass(frozen=True)
@@ -164,9 +132,12 @@ def train(
     Raises
     ------
     InputError
-        Bad data or settings, a name that exists without ``overwrite``, a base model that does not fit.
+        Bad data or settings (the message names the parameter), a name that exists without ``overwrite``, a base
+        model that does not fit. Masks that hold no cells are left out with a warning (``data.load_pairs``).
     CheckpointError
         A checkpoint could not be written; the previous one is intact.
+    DivergedError
+        The loss became NaN or infinite (try a lower learning rate); the previous checkpoint is intact.
     Cancelled
         ``cancel`` was set, ``on_epoch`` raised it, or Ctrl-C.
 
@@ -175,8 +146,9 @@ def train(
     >>> result = train(["wing_discs/"], "wing-v1", base="Linknet-vgg16-sigmoid-v2", epochs=20)  # doctest: +SKIP
     >>> segment(image, model="wing-v1")  # doctest: +SKIP
     """
-    folders = [data_folders] if isinstance(data_folders, str | os.PathLike) else list(data_folders)
+    folders = checks.paths("data_folders", data_folders)
     target = models.user_model_path(name)
+    _check_call(base, keep_best, patience, augmentation, overwrite, resume, workers, on_epoch, on_step, cancel)
     if target.exists() and not overwrite:
         raise InputError(f"a model named {name!r} already exists ({target}); choose another name or overwrite it")
     run = Run(run_dir(name))
@@ -199,33 +171,71 @@ def train(
     if resume:
         settings = run.resume_settings()
         log.info("resuming %s after epoch %d with its saved settings", name, run.state["epoch"])
-    _check_settings(settings, epochs, keep_best)
+    _check_settings(settings, epochs)
     pairs = data.find_pairs(settings["data"], settings["corrected_only"])
+    base_model, base_card = _base(settings["base"], settings["encoder"])
+    load = dict(normalization=base_card.normalization, invert=settings["invert"], channel=settings["channel"])
+    images = data.load_pairs(pairs, **load)  # every image checked before the run folder changes
     if not resume:
         run.start(settings, overwrite)
     try:
         hooks = (on_epoch, on_step, _cancel_check(cancel))
-        return _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, *hooks)
+        network = _copy(base_model, base_card, settings["precision"])
+        return _fit(run, name, settings, network, base_card, images, epochs, keep_best, patience, workers, *hooks)
     except KeyboardInterrupt:
         raise Cancelled(f"training interrupted; continue with resume ({run.resume_hint()})") from None
 
 
-def run_dir(name: str) -> Path:
-    """Where the checkpoints of the training run ``name`` live."""
-    models.user_model_path(name)  # validates the name
-    return models.home() / "training" / name
+def _check_call(base, keep_best, patience, augmentation, overwrite, resume, workers, on_epoch, on_step, cancel):
+    """The arguments of ``train`` that are not saved settings (those are checked by ``_check_settings``)."""
+    checks.instance("base", base, (str, os.PathLike))
+    checks.integer("keep_best", keep_best, 1, 1000)
+    checks.integer("patience", patience, 1, MAX_EPOCHS, optional=True)
+    checks.instance("augmentation", augmentation, augment.Augmentation)
+    checks.flag("overwrite", overwrite)
+    checks.flag("resume", resume)
+    checks.integer("workers", workers, 1, 64, optional=True)
+    checks.function("on_epoch", on_epoch)
+    checks.function("on_step", on_step)
+    if not (cancel is None or callable(cancel) or callable(getattr(cancel, "is_set", None))):
+        checks.function("cancel", cancel)  # fails: neither an Event nor a function
 
 
-def _check_settings(settings: dict[str, Any], epochs: int, keep_best: int) -> None:
-    data.check_tile(settings["tile"])
-    if settings["batch"] < 1 or epochs < 1 or keep_best < 1:
-        raise InputError("batch, epochs and keep_best must be at least 1")
-    if settings["steps_per_epoch"] is not None and settings["steps_per_epoch"] < 1:
-        raise InputError("steps_per_epoch must be at least 1")
-    if not 0 <= settings["val_fraction"] < 1:
-        raise InputError(f"the validation fraction must be in [0, 1), got {settings['val_fraction']}")
-    if settings.setdefault("precision", "float32") not in PRECISIONS:
-        raise InputError(f"unknown precision {settings['precision']!r}; use one of {', '.join(PRECISIONS)}")
+def _check_settings(settings: dict[str, Any], epochs: int) -> None:
+    """Types and ranges of a run's settings: as given, or as read back from a run folder for ``resume``."""
+    checks.integer("epochs", epochs, 1, MAX_EPOCHS)
+    checks.text("encoder", settings["encoder"])
+    tile, batch = data.check_tile(settings["tile"]), checks.integer("batch", settings["batch"], 1, predict.MAX_BATCH)
+    if batch * tile * tile > predict.MAX_CALL_PIXELS:
+        raise InputError(
+            f"tile={tile} and batch={batch} put {batch * tile * tile / 1e6:.0f} Mpx through the network per step "
+            f"(at most {predict.MAX_CALL_PIXELS / 1e6:.0f} Mpx): use a smaller tile or batch"
+        )
+    checks.integer("steps_per_epoch", settings["steps_per_epoch"], 1, MAX_STEPS, optional=True)
+    checks.number("val_fraction", settings["val_fraction"], 0, below=1)
+    checks.number("learning_rate", settings["learning_rate"], maximum=1, above=0)
+    checks.integer("channel", settings["channel"], 0, optional=True)
+    checks.flag("invert", settings["invert"])
+    checks.flag("corrected_only", settings["corrected_only"])
+    checks.integer("seed", settings["seed"], 0, 2**32 - 1)
+    checks.choice("precision", settings.setdefault("precision", "float32"), PRECISIONS)
+    _check_augmentation(settings["augmentation"])
+
+
+def _check_augmentation(values: dict[str, Any] | None) -> None:
+    """Augmentation settings: probabilities in [0, 1], amounts finite and >= 0 (gamma > 0)."""
+    if values is None:
+        return
+    fields = {f.name for f in dataclasses.fields(augment.Augmentation)}
+    checks.instance("augmentation", values, dict)
+    for key, value in values.items():
+        checks.choice("an augmentation setting", key, fields)
+        if key == "dihedral":
+            checks.flag(f"augmentation.{key}", value)
+        elif key == "gamma":
+            checks.number(f"augmentation.{key}", value, above=0)
+        else:
+            checks.number(f"augmentation.{key}", value, 0, 1 if key.startswith("p_") else None)
 
 
 def _cancel_check(cancel) -> Callable[[], bool]:
@@ -237,29 +247,34 @@ def _cancel_check(cancel) -> Callable[[], bool]:
 # ------------------------------------------------------------------------------------------------- the network
 
 
-def _network(settings: dict[str, Any]) -> tuple[Any, models.ModelCard]:
-    """A fresh trainable network and the card its result will carry (from the base model, if any)."""
-    if settings["base"] is None:
-        card = models.ModelCard(name="", encoder=settings["encoder"])
-        return _build(card, settings["precision"]), card
-    base = models.load(settings["base"])
-    card = base.card
+def _base(base: str | None, encoder: str) -> tuple[models.Model | None, models.ModelCard]:
+    """The base model (None for a new network) and the card the result will carry (from the base, if any)."""
+    if base is None:
+        return None, models.ModelCard(name="", encoder=encoder)
+    model = models.load(base)
+    card = model.card
+    if model.keras is None:
+        raise InputError(f"base model {base!r} is not a network: it cannot be trained")
     if card.input_channels != 1:
-        raise InputError(
-            f"base model {settings['base']!r} takes {card.input_channels} input channels; training images give 1"
-        )
+        raise InputError(f"base model {base!r} takes {card.input_channels} input channels; training images give 1")
     if card.outputs != "epyseg7":
         raise InputError(
-            f"base model {settings['base']!r} has {card.n_outputs} '{card.outputs}' output(s); training needs "
-            "EPySeg's 7 output channels"
+            f"base model {base!r} has {card.n_outputs} '{card.outputs}' output(s); training needs EPySeg's 7 "
+            "output channels"
         )
-    # A copy: the loaded model is shared with segment() through the model cache and must not change.
-    network = _build(card, settings["precision"])
-    network.set_weights(base.keras.get_weights())
-    return network, card
+    return model, card
 
 
-def _build(card: models.ModelCard, precision: str):
+def _copy(base: models.Model | None, card: models.ModelCard, precision: str):
+    """A fresh trainable network: random, or a copy of the base model's (which ``segment`` shares: it must not
+    change)."""
+    network = build(card, precision)
+    if base is not None:
+        network.set_weights(base.keras.get_weights())
+    return network
+
+
+def build(card: models.ModelCard, precision: str = "float32"):
     """The network of a card, computing in ``precision``; its weights (and the loss) stay float32."""
     if precision == "float32":
         return models.build_linknet(card.encoder, card.n_outputs, card.input_channels)
@@ -277,7 +292,8 @@ def _build(card: models.ModelCard, precision: str):
     return keras.Model(network.input, outputs)
 
 
-def _compile(network, learning_rate: float):
+def compile_network(network, learning_rate: float):
+    """Compile a network with EPySeg's loss and metric and Adam; returns the optimizer."""
     from ._tf import sm, tf
 
     optimizer = tf().keras.optimizers.Adam(learning_rate)
@@ -288,20 +304,18 @@ def _compile(network, learning_rate: float):
 # --------------------------------------------------------------------------------------------------- the loop
 
 
-def _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, on_epoch, on_step, cancelled) -> TrainResult:
+def _fit(
+    run, name, settings, network, base_card, images, epochs, keep_best, patience, workers, on_epoch, on_step, cancelled
+) -> TrainResult:
     from ._tf import tf
 
     tensorflow = tf()
-    train_pairs, val_pairs = data.split(pairs, settings["val_fraction"])
-    network, base_card = _network(settings)
-    load = dict(normalization=base_card.normalization, invert=settings["invert"], channel=settings["channel"])
-    train_images = [data.load_pair(p, **load) for p in train_pairs]
-    val_images = [data.load_pair(p, **load) for p in val_pairs]
+    train_images, val_images = data.split(images, settings["val_fraction"])
     tile, batch = settings["tile"], settings["batch"]
     steps = settings["steps_per_epoch"] or max(
         1, math.ceil(sum(im.shape[0] * im.shape[1] for im in train_images) / (tile * tile * batch))
     )
-    optimizer = _compile(network, settings["learning_rate"])
+    optimizer = compile_network(network, settings["learning_rate"])
     start = run.state["epoch"]
     if start:
         run.restore(network, optimizer)
@@ -325,7 +339,7 @@ def _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, on_ep
         "training %s: %d training and %d validation images, %d steps of %d tiles of %d px per epoch",
         name, len(train_images), len(val_images), steps, batch, tile,
     )  # fmt: skip
-    monitor = _monitor(run, card, keep_best, patience, epochs, steps, on_epoch, on_step, cancelled)
+    callback = make_monitor(run, card, keep_best, patience, epochs, steps, on_epoch, on_step, cancelled)
     if start < epochs:
         network.fit(
             stream,
@@ -333,12 +347,17 @@ def _fit(run, name, settings, pairs, epochs, keep_best, patience, workers, on_ep
             initial_epoch=start,
             steps_per_epoch=steps,
             validation_data=validation,
-            callbacks=[monitor],
+            callbacks=[callback],
             verbose=0,
         )
-    if monitor.cancelled:
+    if callback.diverged:
+        raise DivergedError(
+            f"training stopped: the loss became {callback.diverged}; nothing of that epoch was saved "
+            f"({run.resume_hint()}): train again with a lower learning rate than {settings['learning_rate']:g}"
+        )
+    if callback.cancelled:
         raise Cancelled(f"training cancelled; continue with resume ({run.resume_hint()})")
-    return _finish(run, network, card, name, settings, len(pairs), monitor.stopped_early)
+    return _finish(run, network, card, name, settings, len(images), callback.stopped_early)
 
 
 def _finish(run, network, card, name, settings, n_images, stopped_early) -> TrainResult:
@@ -365,223 +384,11 @@ def _finish(run, network, card, name, settings, n_images, stopped_early) -> Trai
     card = dataclasses.replace(card, provenance=provenance)
     try:
         path = models.save_model(network, models.user_model_path(name), card)
-    except OSError as error:
+    except (OSError, ModelError) as error:
         raise CheckpointError(
-            f"could not save the model {name!r} ({_first_line(error)}); its checkpoints are intact in {run.path}: "
+            f"could not save the model {name!r} ({first_line(error)}); its checkpoints are intact in {run.path}: "
             "free some disk space and resume"
         ) from None
     run.finish()
     log.info("saved %s (epoch %d of %d) as %s", name, top["epoch"], len(history), path)
     return TrainResult(path, card, history, top["epoch"], stopped_early)
-
-
-def _monitor(*args) -> Any:
-    """The Keras callback of ``train`` (the class is made when TensorFlow is loaded, so importing stays light)."""
-    from ._tf import tf
-
-    return type("Monitor", (_Monitor, tf().keras.callbacks.Callback), {})(*args)
-
-
-class _Monitor:
-    """Progress, cancellation, checkpoints, keep-N-best and early stopping, as Keras callback methods."""
-
-    def __init__(self, run, card, keep_best, patience, epochs, steps, on_epoch, on_step, cancelled):
-        super().__init__()
-        self.run, self.card, self.keep_best, self.patience = run, card, keep_best, patience
-        self.epochs, self.steps = epochs, steps
-        self.on_epoch_report, self.on_step, self.is_cancelled = on_epoch, on_step, cancelled
-        self.cancelled = False
-        self.stopped_early = False
-        self.started = time.perf_counter()
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-        self.epoch = epoch + 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.on_step:
-            self.on_step((self.epoch - 1) * self.steps + batch + 1, self.epochs * self.steps)
-        if self.is_cancelled():
-            self.cancelled = True
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.cancelled:
-            return  # an incomplete epoch is not saved: resume runs it again
-        logs = logs or {}
-        val = "val_loss" in logs
-        score = float(logs["val_loss"] if val else logs["loss"])
-        state = self.run.state
-        improved = not state["best"] or score < state["best"][0]["score"]
-        report = EpochReport(
-            epoch=epoch + 1,
-            epochs=self.epochs,
-            loss=float(logs["loss"]),
-            iou=float(logs.get("iou_score", math.nan)),
-            val_loss=float(logs["val_loss"]) if val else None,
-            val_iou=float(logs.get("val_iou_score", math.nan)) if val else None,
-            seconds=time.perf_counter() - self.started,
-            improved=improved,
-        )
-        wait = 0 if improved else state["wait"] + 1
-        self.run.save(self.model, self.card, report, score, "val_loss" if val else "loss", wait, self.keep_best)
-        log.info(report.summary())
-        if self.patience is not None and wait >= self.patience and epoch + 1 < self.epochs:
-            log.info("no improvement for %d epochs: stopping early", wait)
-            self.stopped_early = True
-            self.model.stop_training = True
-        if self.on_epoch_report:
-            self.on_epoch_report(report)
-
-
-# -------------------------------------------------------------------------------------------------- checkpoints
-
-
-class Run:
-    """The files of one training run (see the module docstring) and their atomic updates."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.state: dict[str, Any] = _new_state({})
-
-    def _read_state(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.path / STATE).read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as error:
-            raise InputError(f"the training state {self.path / STATE} is unreadable ({error})") from None
-
-    def resume_hint(self) -> str:
-        return f"{self.state['epoch']} epoch(s) saved in {self.path}"
-
-    def start(self, settings: dict[str, Any], overwrite: bool) -> None:
-        """Begin a new run, refusing to discard an interrupted one unless ``overwrite``."""
-        try:
-            old = self._read_state()
-        except InputError:
-            if not overwrite:
-                raise
-            old = None
-        if old and not old.get("finished") and old["epoch"] > 0 and not overwrite:
-            raise InputError(
-                f"an interrupted training run of this name exists ({old['epoch']} epoch(s) in {self.path}): "
-                "resume it, or overwrite to start again"
-            )
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
-        self.state = _new_state(settings)
-        self._write_state(self.state)
-
-    def resume_settings(self) -> dict[str, Any]:
-        old = self._read_state()
-        if not old or old["epoch"] == 0:
-            raise InputError(f"nothing to resume: no interrupted training run in {self.path}")
-        if old.get("finished"):
-            raise InputError(f"the training run in {self.path} finished: nothing to resume")
-        self.state = old
-        self._tidy()
-        return old["settings"]
-
-    def _tidy(self) -> None:
-        """Remove what an interruption in the middle of a save left behind (files that state.json does not list)."""
-        listed = {self.state["last"], *(b["file"] for b in self.state["best"])}
-        for path in [*self.path.glob("last-*"), *self.path.glob(".*.tmp"), *self.path.glob("best/*")]:
-            if path.relative_to(self.path).as_posix() not in listed:
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-
-    def restore(self, network, optimizer) -> None:
-        """Load the network and optimizer state of the last saved epoch."""
-        from ._tf import tf
-
-        optimizer.build(network.trainable_variables)
-        prefix = self.path / self.state["last"] / "ckpt"
-        tf().train.Checkpoint(model=network, optimizer=optimizer).read(str(prefix)).assert_existing_objects_matched()
-
-    def save(self, network, card, report: EpochReport, score: float, monitor: str, wait: int, keep: int) -> None:
-        """Checkpoint a completed epoch; on failure remove its partial files and raise ``CheckpointError``."""
-        from ._tf import tf
-
-        epoch = report.epoch
-        state = json.loads(json.dumps(self.state))  # a copy: self.state changes only once all files are written
-        last, tmp = f"last-{epoch:04d}", self.path / f".last-{epoch:04d}.tmp"
-        best_file = f"best/epoch-{epoch:04d}.h5"
-        ranked = sorted([*state["best"], {"epoch": epoch, "score": score, "file": best_file}], key=lambda b: b["score"])
-        keep_this = any(b["epoch"] == epoch for b in ranked[:keep])
-        written = [tmp, self.path / last] + ([self.path / best_file] if keep_this else [])
-        try:
-            shutil.rmtree(tmp, ignore_errors=True)
-            optimizer = network.optimizer
-            tf().train.Checkpoint(model=network, optimizer=optimizer).write(str(tmp / "ckpt"))
-            shutil.rmtree(self.path / last, ignore_errors=True)  # left by an interrupted save of this epoch
-            os.replace(tmp, self.path / last)
-            if keep_this:
-                models.save_model(
-                    network, self.path / best_file, dataclasses.replace(card, name=f"{card.name}-{epoch}")
-                )
-            state.update(
-                epoch=epoch,
-                last=last,
-                best=ranked[:keep],
-                wait=wait,
-                monitor=monitor,
-                history=[*state["history"], dataclasses.asdict(report)],
-            )
-            self._write_state(state)
-        except (OSError, tf().errors.OpError) as error:
-            for path in written:
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-            previous = f"the checkpoint of epoch {self.state['epoch']} is intact" if self.state["epoch"] else ""
-            raise CheckpointError(
-                f"could not save the checkpoint of epoch {epoch} in {self.path} ({_first_line(error)}); "
-                f"{previous or 'no earlier checkpoint'}: free some disk space and resume"
-            ) from None
-        old_last, dropped = self.state.get("last"), [b for b in ranked[keep:] if b["epoch"] != epoch]
-        self.state = state
-        if old_last and old_last != last:
-            shutil.rmtree(self.path / old_last, ignore_errors=True)
-        for b in dropped:
-            (self.path / b["file"]).unlink(missing_ok=True)
-
-    def finish(self) -> None:
-        """Mark the run finished and drop the optimizer state (the best checkpoints stay)."""
-        if self.state.get("last"):
-            shutil.rmtree(self.path / self.state["last"], ignore_errors=True)
-        self.state.update(finished=True, last=None)
-        try:
-            self._write_state(self.state)
-        except OSError as error:
-            log.warning("could not mark %s finished: %s", self.path, error)
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".{STATE}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w") as f:
-                json.dump(state, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / STATE)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-def _new_state(settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "settings": settings,
-        "epoch": 0,
-        "last": None,
-        "best": [],
-        "wait": 0,
-        "monitor": None,
-        "history": [],
-        "finished": False,
-    }
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__

@@ -121,8 +121,8 @@ def test_progress_reaches_the_total_and_can_cancel(frame, local_model):
         (np.zeros((2, 2, 2, 2, 2, 2)), {}, "dimensions"),
         (np.zeros((40, 40), complex), {}, "not a usable image"),
         (np.zeros((40, 40)), {"axes": "ZYX"}, "do not fit"),
-        (np.zeros((40, 40)), {"tile": 8}, "bad tiling"),
-        (np.zeros((40, 40)), {"tta": "max"}, "unknown tta"),
+        (np.zeros((40, 40)), {"tile": 8}, "tile must be an integer from 16"),
+        (np.zeros((40, 40)), {"tta": "max"}, "tta must be one of"),
     ],
 )
 def test_bad_input_is_a_clear_error(image, options, message, local_model):

@@ -232,7 +232,7 @@ def test_mixed_bfloat16_training_saves_a_float32_model(data_dir):
     model = models.load("bf16")
     assert {w.dtype for w in model.keras.get_weights()} == {np.dtype(np.float32)}
     assert np.isfinite(result.history[0].loss)
-    with pytest.raises(InputError, match="unknown precision"):
+    with pytest.raises(InputError, match="precision must be one of"):
         train([data_dir], "bf8", epochs=1, precision="float8", **TINY)
 
 
