@@ -82,7 +82,8 @@ def read_macro(path: str | os.PathLike) -> str:
     path = Path(path)
     try:
         if not path.is_file():
-            raise InputError(f"{path} is not a macro file ({'a folder' if path.is_dir() else 'no such file'})")
+            what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+            raise InputError(f"{path} is not a macro file: {what}")
         if path.stat().st_size > MAX_MACRO_BYTES:
             raise InputError(f"{path} is not a macro file: over {MAX_MACRO_BYTES // 2**20} MiB")
         data = path.read_bytes()

@@ -78,7 +78,11 @@ def parse(text: str | None, spec: Sequence[Option], command: str) -> dict[str, A
     words = {w: o for o in spec if o.kind == "words" for w in o.choices}
     values: dict[str, Any] = {}
     flagged: dict[str, list[str]] = {}
-    for key, value in tokenize(text):
+    try:
+        pairs = tokenize(text)
+    except InputError as error:
+        raise InputError(f"{command}: {error}") from None
+    for key, value in pairs:
         if key in by_key:
             option = by_key[key]
             if key in values:
