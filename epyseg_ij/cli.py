@@ -274,8 +274,15 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="epyseg-ij", description=__doc__.splitlines()[0])
+    p = _Parser(prog="epyseg-ij", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"epyseg-ij {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True)

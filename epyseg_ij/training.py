@@ -175,12 +175,12 @@ def train(
     pairs = data.find_pairs(settings["data"], settings["corrected_only"])
     base_model, base_card = _base(settings["base"], settings["encoder"])
     load = dict(normalization=base_card.normalization, invert=settings["invert"], channel=settings["channel"])
-    images = data.load_pairs(pairs, **load)  # every image checked before the run folder changes
+    images = data.load_pairs(pairs, **load)  # every image, and the network, checked before the run folder changes
+    network = _copy(base_model, base_card, settings["precision"])
     if not resume:
         run.start(settings, overwrite)
     try:
         hooks = (on_epoch, on_step, _cancel_check(cancel))
-        network = _copy(base_model, base_card, settings["precision"])
         return _fit(run, name, settings, network, base_card, images, epochs, keep_best, patience, workers, *hooks)
     except KeyboardInterrupt:
         raise Cancelled(f"training interrupted; continue with resume ({run.resume_hint()})") from None

@@ -234,6 +234,13 @@ def test_train_settings_of_the_wrong_type_or_range(tmp_path, args, options, mess
     assert not run_dir("x").exists() and not models.user_model_path("x").exists()
 
 
+def test_an_unknown_encoder_is_refused_before_the_run_folder_is_made(tmp_path):
+    write_dataset(tmp_path / "data", 2, (64, 64), seed=1)
+    with pytest.raises(ModelError, match="encoder 'no-such-encoder'"):
+        epyseg_ij.train(tmp_path / "data", "x", encoder="no-such-encoder")
+    assert not run_dir("x").exists()
+
+
 def test_augmentation_values_are_checked(tmp_path):
     from epyseg_ij.augment import Augmentation
 
@@ -556,6 +563,20 @@ def test_macro_tiling_options_are_one_line_macro_errors(imagej, option, name):
 
 
 # ------------------------------------------------------------------- the CLI: no traceback for the user's problems
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["frobnicate"], ["segment"], ["segment", "x.tif", "--tile", "abc"], ["segment", "x.tif", "--tta", "max"],
+     ["train", "--name", "x"], ["train", "--data", "d", "--name", "x", "--epochs", "1.5"], ["models"],
+     ["models", "import", "m.h5"], ["evaluate", "a.tif"], ["synth", "out", "--size", "64"]],
+)  # fmt: skip
+def test_cli_usage_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("epyseg-ij") and ": error: " in err and "--help" in err
 
 
 def _open_missing(args):
