@@ -1,6 +1,8 @@
 """The one place that imports TensorFlow and segmentation-models, configured the same way everywhere."""
 
+import contextlib
 import os
+import sys
 from functools import cache
 
 
@@ -22,6 +24,7 @@ def tf():
 def sm():
     """segmentation_models, imported after TensorFlow is configured."""
     tf()
-    import segmentation_models
+    with contextlib.redirect_stdout(sys.stderr):  # its import prints a banner; stdout is for results (JSON, CSV)
+        import segmentation_models
 
     return segmentation_models

@@ -18,26 +18,19 @@ Everything is drawn from one ``numpy.random.Generator`` seeded by ``seed``: same
 
 import dataclasses
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
-from scipy.spatial import cKDTree
 
+from epyseg_ij import _synth
 from epyseg_ij.errors import InputError
 from epyseg_ij.io import TA_MASK, write_tiff
 from epyseg_ij.postprocess import labels_from_outlines, outlines_from_regions
 
 log = logging.getLogger(__name__)
-
-_PACKING = 0.8  # disks of radius _PACKING * r must not overlap: cells end up close to their drawn size
-_TRIES_PER_CELL = 5  # dart-throwing candidates per expected cell
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 @dataclass(frozen=True)
@@ -89,6 +82,18 @@ class Style:
         Expected photons at a mean junction peak (sets the Poisson noise).
     read_noise : float
         Standard deviation of the Gaussian read noise, in photons.
+    elongation : float
+        Aspect ratio of the cells (>= 1), along one random direction per image.
+    tissue_fraction : float
+        Share of the field covered by tissue, in (0, 1]; the rest is one non-tissue region without junctions.
+    gap_fraction : float
+        Share of junction length where the signal drops out (gaps), in [0, 1).
+    dots : float
+        How far junction signal is broken into dots (E-cadherin clusters), in [0, 1].
+    vesicles : float
+        Expected bright vesicles per cell, inside cells.
+    defocus : float
+        Share of the field out of focus (smooth patches blurred further), in [0, 1).
     dtype : {"uint8", "uint16"}
         Output image type. A camera offset of 2 % of its range is added, and a mean junction peak under the
         brightest illumination lands at 60 % of it: only puncta and the brightest junctions saturate.
@@ -119,6 +124,12 @@ class Style:
     blur_sigma: float = 0.8
     photons: float = 60.0
     read_noise: float = 2.0
+    elongation: float = 1.0
+    tissue_fraction: float = 1.0
+    gap_fraction: float = 0.0
+    dots: float = 0.0
+    vesicles: float = 0.0
+    defocus: float = 0.0
     dtype: str = "uint8"
 
     def __post_init__(self) -> None:
@@ -130,7 +141,9 @@ class Style:
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise InputError(f"{name} must be a range 0 < low <= high, got {(low, high)}")
-        for name in ("giant_fraction", "uneven"):
+        if not (self.elongation >= 1 and 0 < self.tissue_fraction <= 1 and 0 <= self.dots <= 1):
+            raise InputError("elongation must be >= 1, tissue_fraction in (0, 1] and dots in [0, 1]")
+        for name in ("giant_fraction", "uneven", "gap_fraction", "defocus"):
             if not 0 <= getattr(self, name) < 1:
                 raise InputError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not (self.nest_scale > 0 and self.wiggle_scale > 0 and self.photons > 0):
@@ -142,7 +155,7 @@ class Style:
 
 
 #: Styles by name, for ``epyseg-ij synth --style NAME``.
-STYLES: dict[str, Style] = {
+STYLES: dict[str, "Style | Varied"] = {
     # The training style.
     "default": Style(),
     # Held-out evaluation: larger cells with wider, more uneven junctions, a brighter cytoplasm (lower contrast),
@@ -190,6 +203,76 @@ STYLES: dict[str, Style] = {
     "clean": Style(puncta_density=0.0, uneven=0.0, blur_sigma=0.6, photons=2000.0, read_noise=0.5, cytoplasm_cv=0.1),
 }
 HELDOUT = STYLES["heldout"]
+# Held-out embryo-like junctions: dotted, gapped E-cadherin with vesicles, few photons and a bright cytoplasm.
+STYLES["embryo"] = Style(
+    cell_diameter=19.0,
+    diameter_spread=0.2,
+    irregularity=0.13,
+    junction_width=(1.6, 3.2),
+    junction_cv=0.45,
+    along_cv=0.35,
+    puncta_density=0.1,
+    cytoplasm=0.28,
+    background=0.12,
+    uneven=0.5,
+    blur_sigma=1.1,
+    photons=12.0,
+    read_noise=3.0,
+    gap_fraction=0.2,
+    dots=0.7,
+    vesicles=1.2,
+    dtype="uint16",
+)
+#: Styles kept out of training, to judge how a model generalises (bench/real_quality.py).
+HELDOUT_STYLES = {"heldout": HELDOUT, "embryo": STYLES["embryo"]}
+
+
+class Varied:
+    """Draws a new style for every image, over the ranges seen in real epithelia (the default model's training data).
+
+    The ranges were set from measured real images (``bench/synth_realism.py``): cell diameters of 7-50 px, junctions of
+    1-11 px, 8 to 50,000 photons at a junction peak, contrast gradients down to 15 % of the brightest
+    region, and, each in a share of images, elongated cells, giants beside small-cell nests, gaps, dotted
+    junctions, vesicles, out-of-focus patches and non-tissue background. The fixed held-out styles
+    (``HELDOUT_STYLES``) lie inside these ranges, but none of their images is ever drawn in training.
+    """
+
+    def draw(self, rng: np.random.Generator) -> Style:
+        u, maybe = rng.uniform, lambda p, low, high, off=0.0: rng.uniform(low, high) if rng.random() < p else off
+        calm = 0.15 if rng.random() < 0.25 else 1.0  # evenly lit, even junctions: as in many projections
+        d = float(np.exp(u(np.log(7), np.log(50))))
+        width = min(u(1.0, 5.0), d / 4)
+        return Style(
+            cell_diameter=d,
+            diameter_spread=u(0.03, 0.3),
+            nest_strength=maybe(0.6, 0.05, 0.45),
+            giant_fraction=maybe(0.4, 0.005, 0.03),
+            irregularity=u(0.05, 0.18),
+            wiggle_scale=u(0.4, 0.9),
+            junction_width=(width, width * u(1.3, 2.2)),
+            junction_cv=calm * u(0.05, 0.5),
+            along_cv=calm * u(0.02, 0.4),
+            puncta_density=calm * maybe(0.7, 0.01, 0.12),
+            puncta_brightness=u(0.3, 1.2),
+            cytoplasm=u(0.03, 0.45),
+            cytoplasm_cv=calm * u(0.03, 0.4),
+            background=u(0.02, 0.3),
+            uneven=calm * maybe(0.7, 0.05, 0.85),
+            blur_sigma=u(0.5, 4.0),
+            photons=float(np.exp(u(np.log(8), np.log(50000)))),
+            read_noise=u(0.5, 4.0),
+            elongation=maybe(0.35, 1.2, 2.2, 1.0),
+            tissue_fraction=maybe(0.3, 0.5, 0.9, 1.0),
+            gap_fraction=maybe(0.4, 0.05, 0.3),
+            dots=maybe(0.4, 0.2, 0.9),
+            vesicles=maybe(0.4, 0.2, 2.5),
+            defocus=maybe(0.35, 0.1, 0.4),
+            dtype="uint16" if rng.random() < 0.5 else "uint8",
+        )
+
+
+VARIED = Varied()
+STYLES["varied"] = VARIED
 
 
 @dataclass(frozen=True)
@@ -212,7 +295,7 @@ class Sample:
 
 
 def synth_epithelium(
-    shape: tuple[int, int] = (256, 256), seed: int | Sequence[int] = 0, style: Style = STYLES["default"]
+    shape: tuple[int, int] = (256, 256), seed: int | Sequence[int] = 0, style: Style | Varied = STYLES["default"]
 ) -> Sample:
     """Draw a synthetic epithelium with its exact ground truth.
 
@@ -222,8 +305,8 @@ def synth_epithelium(
         Image height and width (each >= 16).
     seed : int or sequence of int
         Seed of the random generator (``numpy.random.default_rng(seed)``); equal seeds give equal samples.
-    style : Style
-        Generator parameters, e.g. ``STYLES["heldout"]``.
+    style : Style or Varied
+        Generator parameters, e.g. ``STYLES["heldout"]``, or ``VARIED`` for a style drawn from ``seed`` too.
 
     Returns
     -------
@@ -237,13 +320,18 @@ def synth_epithelium(
     (dtype('uint8'), [0, 255])
     """
     shape = _check_shape(shape)
-    if not isinstance(style, Style):
+    if not isinstance(style, Style | Varied):
         raise InputError(f"style must be a Style, got {type(style).__name__}")
     rng = np.random.default_rng(seed)
-    regions = _tissue(shape, style, rng)
+    if isinstance(style, Varied):
+        style = style.draw(rng)
+    regions = _synth.tissue(shape, style, rng)
+    if style.tissue_fraction < 1:
+        regions = _synth.non_tissue(regions, style.tissue_fraction, rng)
     outlines = outlines_from_regions(regions)
     labels = labels_from_outlines(outlines)
-    image = _render(outlines != 0, labels, style, rng)
+    outside = (regions == -1) & (outlines == 0) if style.tissue_fraction < 1 else None
+    image = _synth.render(outlines != 0, labels, style, rng, outside)
     return Sample(image=image, outlines=outlines, labels=labels)
 
 
@@ -252,7 +340,7 @@ def write_dataset(
     n: int,
     shape: tuple[int, int] = (256, 256),
     seed: int = 0,
-    style: Style = STYLES["default"],
+    style: Style | Varied = STYLES["default"],
     *,
     overwrite: bool = False,
 ) -> list[Path]:
@@ -320,137 +408,3 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
     if len(shape) != 2 or not all(isinstance(s, int | np.integer) and s >= 16 for s in shape):
         raise InputError(f"shape must be two integers >= 16, got {tuple(shape)}")
     return int(shape[0]), int(shape[1])
-
-
-# --- tissue ---
-
-
-def _tissue(shape: tuple[int, int], style: Style, rng: np.random.Generator) -> np.ndarray:
-    """A partition of ``shape`` into cells (int64 ids, no background)."""
-    d = style.cell_diameter
-    margin = math.ceil(d * max(style.giant_scale[1], 2.0))
-    domain = (shape[0] + 2 * margin, shape[1] + 2 * margin)
-    centres, radii = _pack_cells(domain, style, rng)
-    wiggle = style.wiggle_scale * d
-    amplitude = style.irregularity * d
-    yy, xx = np.meshgrid(np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float), indexing="ij")
-    yy += margin + amplitude * _smooth_field(rng, shape, wiggle)
-    xx += margin + amplitude * _smooth_field(rng, shape, wiggle)
-    # Power diagram (distance^2 - r^2) as a Euclidean nearest neighbour in 3D: each seed is lifted to the height
-    # sqrt(R^2 - r^2), R the largest radius.
-    lift = np.sqrt(radii.max() ** 2 - radii**2)
-    tree = cKDTree(np.column_stack([centres, lift]))
-    queries = np.column_stack([yy.ravel(), xx.ravel(), np.zeros(yy.size)])
-    return tree.query(queries, workers=-1)[1].reshape(shape).astype(np.int64)
-
-
-def _pack_cells(domain: tuple[int, int], style: Style, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres (n, 2) and radii (n,) by dart throwing: giants first, then ordinary cells."""
-    d = style.cell_diameter
-    area = domain[0] * domain[1]
-    n_expected = area / (math.pi * (d / 2) ** 2)
-    n_giants = rng.poisson(style.giant_fraction * n_expected)
-    n_tries = int(_TRIES_PER_CELL * n_expected * math.exp(2 * style.nest_strength))
-    points = rng.uniform((0, 0), domain, size=(n_giants + n_tries, 2))
-    nest = _smooth_field(rng, domain, style.nest_scale * d, at=points)
-    radii = d / 2 * np.exp(style.nest_strength * nest + style.diameter_spread * rng.standard_normal(len(points)))
-    radii[:n_giants] *= rng.uniform(*style.giant_scale, size=n_giants)
-    pad = math.ceil(_PACKING * radii.max()) + 1
-    claimed = np.zeros((domain[0] + 2 * pad, domain[1] + 2 * pad), bool)
-    keep = np.zeros(len(points), bool)
-    for i, ((y, x), r) in enumerate(zip(points.astype(int) + pad, radii, strict=True)):
-        k = round(_PACKING * r)
-        window = claimed[y - k : y + k + 1, x - k : x + k + 1]
-        disk = _disk(k)
-        if not window[disk].any():
-            window[disk] = True
-            keep[i] = True
-    return points[keep], radii[keep]
-
-
-@lru_cache(maxsize=256)
-def _disk(radius: int) -> np.ndarray:
-    yy, xx = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    return yy**2 + xx**2 <= radius**2
-
-
-def _smooth_field(
-    rng: np.random.Generator, shape: tuple[int, int], scale: float, at: np.ndarray | None = None
-) -> np.ndarray:
-    """A smooth random field with unit standard deviation and correlation length ~``scale`` px.
-
-    White noise on a grid of step ``scale / 2``, smoothed, then cubic-spline interpolated on ``shape`` (or at
-    the points ``at``, shape (n, 2)).
-    """
-    step = max(scale / 2, 1.0)
-    coarse = rng.standard_normal((math.ceil(shape[0] / step) + 4, math.ceil(shape[1] / step) + 4))
-    coarse = ndi.gaussian_filter(coarse, 1.0)
-    coarse = (coarse - coarse.mean()) / (coarse.std() + 1e-12)
-    if at is not None:
-        return ndi.map_coordinates(coarse, (at / step + 2).T, order=3, mode="mirror")
-    fine = ndi.zoom(coarse, step, order=3, mode="mirror", grid_mode=True)
-    offset = round(2 * step)
-    fine = fine[offset : offset + shape[0], offset : offset + shape[1]]
-    return fine / (fine.std() + 1e-12)
-
-
-# --- image ---
-
-
-def _render(boundary: np.ndarray, labels: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """The microscope image of a tissue given its 1-px boundaries and cell labels."""
-    membrane = _membrane(boundary, labels, style, rng)
-    membrane += _puncta(boundary, style, rng)
-    cells = labels.max()
-    cytoplasm = style.cytoplasm * rng.lognormal(-(style.cytoplasm_cv**2) / 2, style.cytoplasm_cv, cells + 1)
-    cytoplasm[0] = style.cytoplasm
-    signal = style.background + cytoplasm[labels] + membrane
-    if style.uneven > 0:
-        ramp = np.add.outer(*(np.linspace(-0.5, 0.5, s) * rng.normal(0, 1) for s in boundary.shape))
-        field = 0.5 * _smooth_field(rng, boundary.shape, max(boundary.shape) / 1.5) + ramp
-        signal *= 1 + style.uneven * field / np.abs(field).max()
-    if style.blur_sigma > 0:
-        signal = ndi.gaussian_filter(signal, style.blur_sigma)
-    counts = rng.poisson(signal * style.photons) + rng.normal(0, style.read_noise, signal.shape)
-    top = np.iinfo(style.dtype).max
-    peak = style.photons * (1 + style.background + style.cytoplasm) * (1 + style.uneven)
-    scaled = 0.02 * top + counts * (0.6 * top / peak)
-    return np.clip(np.rint(scaled), 0, top).astype(style.dtype)
-
-
-def _membrane(boundary: np.ndarray, labels: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """Junction signal: each pixel takes the profile of its nearest boundary pixel's junction."""
-    junction = _junction_ids(boundary, labels)
-    n = int(junction.max()) + 1
-    brightness = rng.lognormal(-(style.junction_cv**2) / 2, style.junction_cv, n)
-    sigma = rng.uniform(*style.junction_width, n) / _FWHM_PER_SIGMA
-    distance, (iy, ix) = ndi.distance_transform_edt(~boundary, return_indices=True)
-    nearest = junction[iy, ix]
-    profile = brightness[nearest] * np.exp(-0.5 * (distance / sigma[nearest]) ** 2)
-    if style.along_cv > 0:
-        profile *= np.clip(1 + style.along_cv * _smooth_field(rng, boundary.shape, 0.5 * style.cell_diameter), 0, None)
-    return profile
-
-
-def _junction_ids(boundary: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Number the junctions: a boundary pixel belongs to the pair (lowest, highest) of cells around it (3x3)."""
-    big = np.iinfo(np.int64).max
-    cells = labels.astype(np.int64)
-    high = ndi.maximum_filter(cells, size=3)
-    low = ndi.minimum_filter(np.where(cells > 0, cells, big), size=3)
-    low = np.where(low == big, high, low)
-    key = low[boundary] * (int(cells.max()) + 1) + high[boundary]
-    ids = np.zeros(boundary.shape, np.int64)
-    ids[boundary] = np.unique(key, return_inverse=True)[1]
-    return ids
-
-
-def _puncta(boundary: np.ndarray, style: Style, rng: np.random.Generator) -> np.ndarray:
-    """Bright spots (Gaussian, sigma 1 px, exponential amplitudes) centred on random boundary pixels."""
-    spots = np.zeros(boundary.shape)
-    if style.puncta_density <= 0:
-        return spots
-    ys, xs = np.nonzero(boundary)
-    pick = rng.random(len(ys)) < style.puncta_density
-    spots[ys[pick], xs[pick]] = rng.exponential(style.puncta_brightness, int(pick.sum())) * 2 * math.pi
-    return ndi.gaussian_filter(spots, 1.0)
