@@ -122,6 +122,40 @@ def test_exit_is_a_normal_end(imagej, tmp_path, capfd, case):
     assert "a" in out and "never" not in out and message in out
 
 
+SCRIPTS = REPO / "fiji_scripts"
+WITHOUT_ARGUMENT = {
+    "EPySeg_Measure_Cells.ijm": "Open a label image or a handCorrection.tif first.",
+    "EPySeg_Segment_Image.ijm": "Open an image first",
+    "EPySeg_Segment_Folder.ijm": "Give the folder with --arg",
+    "EPySeg_Train.ijm": "Give the options with --arg",
+}
+BAD_ARGUMENT = {
+    "EPySeg_Segment_Image.ijm": ("/no/such.tif", "File not found: /no/such.tif"),
+    "EPySeg_Measure_Cells.ijm": ("TEXT", "ImageJ needs a display here (Editor)"),  # ImageJ opens text in an editor
+    "EPySeg_Segment_Folder.ijm": ("/no/such", "folder not found: /no/such"),
+    "EPySeg_Train.ijm": ("data=[/no/such] name=x epochs=1", "/no/such"),
+}
+
+
+@pytest.mark.parametrize("script", WITHOUT_ARGUMENT)
+def test_shipped_scripts_without_their_argument_exit_with_a_hint(imagej, capfd, script):
+    from epyseg_ij.ij import execute
+
+    execute('close("*");')  # no image left open by the other tests of this JVM
+    status, out, err = run_file(SCRIPTS / script, capfd)
+    assert (status, err) == (0, "") and WITHOUT_ARGUMENT[script] in out
+
+
+@pytest.mark.parametrize("script", BAD_ARGUMENT)
+def test_shipped_scripts_with_a_bad_argument_stop_with_one_line(imagej, tmp_path, capfd, script):
+    text = tmp_path / "notes.tif"
+    text.write_text("not an image")
+    arg, message = (part.replace("TEXT", str(text)) for part in BAD_ARGUMENT[script])
+    status, out, err = run_file(SCRIPTS / script, capfd, arg)
+    line = one_error_line(err)
+    assert status == 1 and line.startswith("epyseg-ij: macro error in line ") and message in line, line
+
+
 def test_shipped_script_without_its_argument_exits_with_its_message(tmp_path):
     """The issue's case: fiji_scripts/EPySeg_Measure_Cells.ijm without --arg, through the real command line."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -148,7 +182,7 @@ ERRORS = {  # macro (line 1 prints "start", the error is on line 2, the last lin
     ),
     "unknown EPySeg command": ('call("epyseg.bridge.PyBridge.call", "segmnet");', "unknown EPySeg command 'segmnet'"),
     "EPySeg Measure without an image": ('close("*"); run("EPySeg Measure", "");', "no image is open"),
-    "a command that needs a display": ('roiManager("count");', "needs a display"),
+    "a command that needs a display": ('roiManager("count");', "ImageJ needs a display here (RoiManager)"),
 }
 
 
@@ -272,13 +306,16 @@ def _recurse(depth: int) -> int:
 ENGINE_ERRORS = {  # raised on the worker thread by the command's heavy part: the one line it becomes
     "InputError": (lambda: InputError("tile=100000 is too large for a 64 x 64 image"), "tile=100000 is too large"),
     "ModelError": (lambda: ModelError("the model file is damaged\nsecond line"), "the model file is damaged"),
-    "MemoryError": (lambda: MemoryError(), "not enough memory for this job"),
-    "RecursionError": (lambda: _recurse(0), "internal error: RecursionError: maximum recursion depth exceeded"),
+    "MemoryError": (lambda: MemoryError(), "out of memory: use a smaller tile or batch"),
+    "RecursionError": (lambda: _recurse(0), "input nested too deeply (maximum recursion depth exceeded"),
     "OSError": (
         lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/out/a_labels.tif"),
-        "No space left on device (/data/out/a_labels.tif)",
+        "/data/out/a_labels.tif: No space left on device",
     ),
-    "PermissionError": (lambda: PermissionError(errno.EACCES, "Permission denied", "/data/a.tif"), "Permission denied"),
+    "PermissionError": (
+        lambda: PermissionError(errno.EACCES, "Permission denied", "/data/a.tif"),
+        "/data/a.tif: Permission denied",
+    ),
     "a bug": (lambda: 1 / 0, "internal error: ZeroDivisionError: division by zero"),
 }
 

@@ -92,4 +92,17 @@ def test_command_line_macro(display, tiny_model, samples, private_home, tmp_path
     done = subprocess.run([*command, str(bad)], **run)
     assert done.returncode == 1
     assert "start" in done.stdout and "never" not in done.stdout
-    assert "tta='sideways' is not allowed" in done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("epyseg-ij: macro error in line 2: EPySeg Segment: tta='sideways' is not allowed")
+    for statement, error in (  # ImageJ's own errors stop the macro as EPySeg's do; exit is a plain end
+        ("x = undefined + 1;", "Undefined variable"),
+        ('open("/no/such.tif");', "File not found: /no/such.tif"),
+        ('exit("stopped");', None),
+    ):
+        other = tmp_path / "other.ijm"
+        other.write_text(f'print("start");\n{statement}\nprint("never");\n')
+        done = subprocess.run([*command, str(other)], **run)
+        assert done.returncode == (1 if error else 0) and "never" not in done.stdout, done.stderr[-2000:]
+        expected = [f"epyseg-ij: macro error in line 2: {error}"] if error else []
+        assert done.stderr.strip().splitlines() == expected
+        assert error or "stopped" in done.stdout

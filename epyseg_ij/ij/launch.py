@@ -120,8 +120,7 @@ def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) ->
     if not imagej.headless:
         from java.lang import System
 
-        System.setProperty("epyseg.errors", "log")  # EPySeg's errors on stderr too, not in a modal dialog
-        IJ.redirectErrorMessages(True)
+        System.setProperty("epyseg.errors", "log")  # no modal dialog for EPySeg's errors (ImageJ's go to stdout)
     log_length = len(str(IJ.getLog() or ""))
     result = execute(code, arg)
     if not imagej.headless and IJ.getInstance() is None:

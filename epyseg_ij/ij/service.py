@@ -158,6 +158,8 @@ class Service:
             for key, value in result.objects.items():
                 reply.put(key, value)
         except (Exception, KeyboardInterrupt) as error:  # every error becomes one line; ImageJ lives on
+            if isinstance(error, KeyboardInterrupt):
+                self.cancel()  # the job on the worker stops at its next progress report
             message, kind = describe_error(error)
             self._failed(reply, message, kind)
         return reply
@@ -244,21 +246,24 @@ def _reset_escape() -> None:
 
 
 def describe_error(error: BaseException) -> tuple[str, str]:
-    """The one-line message and kind (for the Java side) of an error raised by a command.
+    """The one-line message and kind (for the Java side) of an error raised by a command, worded as the CLI does.
 
-    ``EpysegError`` says what to do; a full memory, a file system refusal or a Ctrl-C is said as such; anything
-    else is a bug, logged with its traceback and shown as ``internal error: ...``.
+    ``EpysegError`` says what to do; a full memory, deep recursion, a file system refusal or a Ctrl-C is said as
+    such; anything else is a bug, shown as ``internal error: ...`` (its traceback is logged at INFO level).
     """
     if isinstance(error, EpysegError):
         return _first_line(error), type(error).__name__
     if isinstance(error, KeyboardInterrupt):
         return "interrupted (Ctrl-C)", "Cancelled"
     if isinstance(error, MemoryError) or type(error).__name__.endswith("OutOfMemoryError"):  # Python's, or the JVM's
-        return "not enough memory for this job: use a smaller tile, overlap or batch, or a smaller image", "MemoryError"
+        return "out of memory: use a smaller tile or batch, or a smaller image", "MemoryError"
+    if isinstance(error, RecursionError):
+        return f"input nested too deeply ({_first_line(error)})", "RecursionError"
     if isinstance(error, OSError):
-        where = f" ({error.filename})" if error.filename else ""
-        return f"{error.strerror or _first_line(error)}{where}", "OSError"
-    log.error("EPySeg command failed", exc_info=error)
+        files = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+        reason = error.strerror or _first_line(error)
+        return (f"{files}: {reason}" if files else reason), "OSError"
+    log.info("EPySeg command failed", exc_info=error)
     return f"internal error: {type(error).__name__}: {_first_line(error)}", "InternalError"
 
 

@@ -1,5 +1,6 @@
 package epyseg.bridge;
 
+import ij.IJ;
 import ij.macro.Interpreter;
 import ij.macro.QuietInterpreter;
 
@@ -9,11 +10,14 @@ import ij.macro.QuietInterpreter;
  *
  * <p>ImageJ 1.x keeps one global "current interpreter", so a plug-in cannot tell which of several macros running at
  * once called it. A {@code MacroRun} is bound to its thread while it runs: the EPySeg commands find their caller with
- * {@link #current()} and stop that macro, not another one. Nothing is printed here; the caller reports.
+ * {@link #current()} and stop that macro, not another one. As ImageJ's own macro runner does, the thread's name
+ * ends with "Macro$" meanwhile, so that an ImageJ error ({@code IJ.error}, a cancelled dialog) stops the macro too.
+ * Nothing is printed here; the caller reports.
  */
 public final class MacroRun {
     private static final ThreadLocal<MacroRun> CURRENT = new ThreadLocal<MacroRun>();
     private static final String CANCELED = "Macro canceled"; // ImageJ's way to unwind a macro (ij.Macro)
+    private static final String MACRO_THREAD = "_Macro$"; // what ImageJ's Macro_Runner appends to a thread's name
 
     private final QuietInterpreter interpreter = new QuietInterpreter();
     private String value;
@@ -30,11 +34,21 @@ public final class MacroRun {
         MacroRun run = new MacroRun();
         MacroRun outer = CURRENT.get();
         CURRENT.set(run);
+        Thread thread = Thread.currentThread();
+        boolean renamed = !thread.getName().endsWith("Macro$");
+        if (renamed) {
+            thread.setName(thread.getName() + MACRO_THREAD);
+        }
+        IJ.getErrorMessage(); // forget an older error
         try {
             run.value = run.interpreter.run(code, arg == null ? "" : arg);
         } catch (Throwable t) { // ImageJ unwinds macros with exceptions; none may reach the caller
             run.stopped(t);
         } finally {
+            String name = thread.getName(); // keep what ImageJ added meanwhile ("Run$_", which its options need)
+            if (renamed && name.endsWith(MACRO_THREAD)) {
+                thread.setName(name.substring(0, name.length() - MACRO_THREAD.length()));
+            }
             if (outer == null) {
                 CURRENT.remove();
             } else {
@@ -72,7 +86,9 @@ public final class MacroRun {
         } else if (canceled && thrownBy(t, "ij.macro.Functions", "exit")) {
             exited = true;
         } else if (canceled) {
-            failed("ImageJ cancelled the macro (a command that needs a dialog or its options was cancelled)",
+            String reason = IJ.getErrorMessage(); // an IJ.error that stopped the macro, if any
+            failed(reason != null ? oneLine(reason)
+                    : "ImageJ cancelled the macro (a command that needs a dialog or its options was cancelled)",
                     PyBridge.lineNumber(interpreter));
         } else {
             failed(describe(t), PyBridge.lineNumber(interpreter));
@@ -98,10 +114,29 @@ public final class MacroRun {
         return false;
     }
 
+    /** The ImageJ class nearest to where the error was thrown ("Editor", "RoiManager"): the window being made. */
+    private static String imagejClass(Throwable t) {
+        String name = null;
+        for (StackTraceElement frame : t.getStackTrace()) {
+            boolean imagej = frame.getClassName().startsWith("ij.");
+            if (imagej && (name == null || frame.getMethodName().equals("<init>"))) {
+                name = frame.getClassName(); // a constructor called by a subclass's constructor: take the subclass
+            } else if (name != null) {
+                break;
+            }
+        }
+        return name == null ? "a window" : name.substring(name.lastIndexOf('.') + 1);
+    }
+
+    private static String oneLine(String text) {
+        return text.trim().replaceAll("\\s*\\n\\s*", " ");
+    }
+
     static String describe(Throwable t) {
         String name = t.getClass().getSimpleName();
         if (t instanceof java.awt.HeadlessException) {
-            return "this ImageJ command needs a display: run the macro with --gui (under xvfb-run without a screen)";
+            return "ImageJ needs a display here (" + imagejClass(t) + "): run the macro with --gui (under xvfb-run"
+                    + " without a screen)";
         }
         if (t instanceof OutOfMemoryError) {
             return "ImageJ ran out of memory (" + t.getMessage() + ")";
@@ -110,7 +145,7 @@ public final class MacroRun {
         if (message == null || message.trim().isEmpty()) {
             return name;
         }
-        return name + ": " + message.trim().split("\n", 2)[0];
+        return name + ": " + oneLine(message);
     }
 
     /** The macro's return value (null without {@code return} or after an error). */
