@@ -152,22 +152,28 @@ def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) 
 
 
 def interfaces(
-    regions: np.ndarray, bonds: np.ndarray, n: int, window: tuple[slice, slice] = (slice(None), slice(None))
+    regions: np.ndarray,
+    bonds: np.ndarray,
+    n: int,
+    window: tuple[slice, slice] = (slice(None), slice(None)),
+    image: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Bond evidence between touching regions: for each pair (a < b) of 4-adjacent labels, the summed bond value
-    (the higher of each pixel pair across their interface) and the number of pixel pairs.
+    """Evidence between touching regions: for each pair (a < b) of 4-adjacent labels, the summed bond value (the
+    higher of each pixel pair across their interface), the number of pixel pairs and, with ``image``, the summed
+    image value (the higher of each pair).
 
     Only pixel pairs whose first (upper or left) pixel lies in ``window`` are counted, so tiles can be summed
     separately.
 
     Returns
     -------
-    keys, sums, counts : 1D arrays; ``keys = a * (n + 1) + b`` where ``n`` is the highest label.
+    keys, sums, counts[, image_sums] : 1D arrays; ``keys = a * (n + 1) + b`` where ``n`` is the highest label.
     """
     (y0, y1, _), (x0, x1, _) = (w.indices(size) for w, size in zip(window, regions.shape, strict=True))
     height, width = regions.shape
     n = np.int64(n) + 1
-    keys, values = [], []
+    maps = [bonds] if image is None else [bonds, image]
+    keys, values = [], [[] for _ in maps]
     for first, second in (
         ((slice(y0, min(y1, height - 1)), slice(x0, x1)), (slice(y0 + 1, min(y1, height - 1) + 1), slice(x0, x1))),
         ((slice(y0, y1), slice(x0, min(x1, width - 1))), (slice(y0, y1), slice(x0 + 1, min(x1, width - 1) + 1))),
@@ -176,21 +182,53 @@ def interfaces(
         differ = a != b
         a, b = a[differ].astype(np.int64), b[differ].astype(np.int64)
         keys.append(np.minimum(a, b) * n + np.maximum(a, b))
-        values.append(np.maximum(bonds[first][differ], bonds[second][differ]))
-    keys, values = np.concatenate(keys), np.concatenate(values)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return unique, np.bincount(inverse, weights=values), np.bincount(inverse)
+        for value, plane in zip(values, maps, strict=True):
+            value.append(np.maximum(plane[first][differ], plane[second][differ]))
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    sums = [np.bincount(inverse, weights=np.concatenate(v), minlength=len(unique)) for v in values]
+    return unique, sums[0], np.bincount(inverse, minlength=len(unique)), *sums[1:]
 
 
 def merge_table(keys: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, below: float) -> np.ndarray:
     """A lookup table ``old label -> new label`` that merges regions whose interface has a mean bond value below
     ``below`` (a boundary the network does not see), transitively; label 0 stays 0."""
-    weak = keys[sums < below * counts]
+    return join(keys[sums < below * counts], n)
+
+
+def join(weak: np.ndarray, n: int) -> np.ndarray:
+    """A lookup table ``old label -> new label`` that merges the pairs of ``weak`` interface keys, transitively."""
     a, b = weak // (n + 1), weak % (n + 1)
     graph = coo_matrix((np.ones(len(weak), bool), (a, b)), shape=(n + 1, n + 1))
     _, component = connected_components(graph, directed=False)
     _, table = np.unique(component, return_inverse=True)  # renumber 0.. in order of first label
     return table.astype(np.int32)
+
+
+def faint_interfaces(
+    keys: np.ndarray,
+    bond_sums: np.ndarray,
+    counts: np.ndarray,
+    image_sums: np.ndarray,
+    interior: np.ndarray,
+    n: int,
+    faint: float,
+    bonds_below: float,
+) -> np.ndarray:
+    """Keys of the interfaces that neither the image nor the network clearly shows: false boundaries through a cell.
+
+    An interface's image contrast is its mean image value above the brighter interior of the two regions
+    (``interior``, one mean per label). It is *faint* when that contrast is below ``faint`` times the mean contrast
+    of the other interfaces of the same two regions: a local comparison, unaffected by contrast gradients across
+    the field. Faint interfaces whose mean bond value is also below ``bonds_below`` are returned.
+    """
+    a, b = keys // (n + 1), keys % (n + 1)
+    contrast = image_sums / counts - np.maximum(interior[a], interior[b])
+    length_contrast = contrast * counts
+    total = np.bincount(a, length_contrast, n + 1) + np.bincount(b, length_contrast, n + 1)
+    length = np.bincount(a, counts, n + 1) + np.bincount(b, counts, n + 1)
+    others = (total[a] + total[b] - 2 * length_contrast) / np.maximum(length[a] + length[b] - 2 * counts, 1)
+    weak = (contrast < faint * np.maximum(others, 0)) & (bond_sums < bonds_below * counts) & (a > 0)
+    return keys[weak]
 
 
 def _drop_fragments(boundary: np.ndarray, ids: np.ndarray) -> bool:

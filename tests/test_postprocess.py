@@ -5,9 +5,9 @@ from conftest import assert_ta_topology
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from epyseg_ij import postprocess
+from epyseg_ij import cells, postprocess
 from epyseg_ij.metrics import seg_quality
-from epyseg_ij.synth import synth_epithelium
+from epyseg_ij.synth import STYLES, synth_epithelium
 from epyseg_ij.targets import epyseg_targets
 
 
@@ -112,7 +112,6 @@ def test_regions_behind_a_weak_interface_merge():
 
 
 def test_parallel_bands_give_the_cells_of_one_band():
-    from epyseg_ij import cells
 
     sample = synth_epithelium((640, 500), seed=8)
     maps = noisy_maps(sample.outlines, np.random.default_rng(3))
@@ -125,3 +124,32 @@ def test_parallel_bands_give_the_cells_of_one_band():
         assert_ta_topology(outlines, labels)
         assert seg_quality(labels, sample.labels)["seg_quality"] > 0.93
     assert (results[0][0] == results[1][0]).mean() > 0.999
+
+
+def test_faint_interfaces_are_those_the_image_does_not_show():
+    """Four regions side by side; the image shows the membranes 1|2 and 3|4 but nothing between 2 and 3."""
+    regions = np.repeat(np.repeat(np.arange(1, 5), 10)[None, :], 12, axis=0)
+    image = np.full(regions.shape, 10.0)
+    image[:, [9, 10, 29, 30]] = 50.0  # bright membranes at the 1|2 and 3|4 interfaces only
+    bonds = np.full(regions.shape, 0.6)  # the network is unsure everywhere
+    keys, bond_sums, counts, image_sums = postprocess.interfaces(regions, bonds, 4, image=image)
+    interior = np.array([0, 10, 10, 10, 10], float)
+    faint = postprocess.faint_interfaces(keys, bond_sums, counts, image_sums, interior, 4, faint=0.3, bonds_below=0.75)
+    assert faint.tolist() == [2 * 5 + 3]
+    sure = postprocess.faint_interfaces(keys, bond_sums, counts, image_sums, interior, 4, faint=0.3, bonds_below=0.5)
+    assert sure.size == 0  # a boundary the network is sure of is kept, whatever the image
+
+
+def test_find_cells_merges_across_a_false_boundary_the_image_does_not_show():
+    sample = synth_epithelium((128, 128), seed=4, style=STYLES["clean"])
+    bonds = (sample.outlines > 0).astype(np.float32)
+    cut = 64  # a straight false line through the tissue, half-believed by the network
+    bonds[:, cut] = np.maximum(bonds[:, cut], 0.6)
+    code = np.where(bonds > 0.5, 0, postprocess.INTERIOR | postprocess.SEED).astype(np.uint8)
+    code[:, cut] = 0
+    markers = cells.choose_markers(code.copy())
+    _, plain = cells.find_cells(bonds, markers)
+    _, merged = cells.find_cells(bonds, markers, image=sample.image, faint=(0.3, 0.75))
+    assert merged.max() < plain.max() - 3  # the cells cut in two by the line are whole again
+    truth = sample.labels.max()
+    assert abs(int(merged.max()) - int(truth)) < abs(int(plain.max()) - int(truth))
