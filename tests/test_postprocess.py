@@ -112,7 +112,6 @@ def test_regions_behind_a_weak_interface_merge():
 
 
 def test_parallel_bands_give_the_cells_of_one_band():
-
     sample = synth_epithelium((640, 500), seed=8)
     maps = noisy_maps(sample.outlines, np.random.default_rng(3))
     results = []
