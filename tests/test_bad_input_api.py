@@ -542,16 +542,18 @@ def imagej(private_home):
     return ij.start()
 
 
-MACRO_OPTIONS = [
-    ("overlap=100000", "overlap"),
-    ("overlap=3", "overlap"),
-    ("tile=100000", "tile"),
-    ("batch=5000", "batch"),
+MACRO_OPTIONS = [  # what ImageJ's option parser lets through reaches the engine's checks
+    ("overlap=100000", "overlap must be"),
+    ("overlap=3", "overlap must be even"),
+    ("tile=100000", "tile must be"),
+    ("tile=8", "tile must be"),
+    ("batch=5000", "batch must be"),
+    ("minimum=-1", "minimum"),
 ]
 
 
-@pytest.mark.parametrize("option,name", MACRO_OPTIONS)
-def test_macro_tiling_options_are_one_line_macro_errors(imagej, option, name):
+@pytest.mark.parametrize("option,message", MACRO_OPTIONS)
+def test_macro_tiling_options_are_one_line_macro_errors(imagej, option, message):
     from ij import IJ
 
     from epyseg_ij import ij
@@ -559,7 +561,7 @@ def test_macro_tiling_options_are_one_line_macro_errors(imagej, option, name):
     code = f'newImage("g", "8-bit ramp", 64, 64, 1); run("EPySeg Segment", "model=classical {option}"); return "x";'
     assert IJ.runMacro(code, "") is None
     error = ij.get_service().last_error or ""
-    assert f"{name} must be" in error and "\n" not in error
+    assert message in error and "\n" not in error
 
 
 # ------------------------------------------------------------------- the CLI: no traceback for the user's problems
