@@ -5,9 +5,20 @@
 >>> epyseg_ij.train(["corrected/"], "wing-v2", base="default", epochs=20)  # doctest: +SKIP
 """
 
-from .errors import Cancelled, EpysegError, InputError, ModelError
+from .errors import Cancelled, CheckpointError, DivergedError, EpysegError, InputError, ModelError
 from .pipeline import Segmentation, segment
 from .training import train
 
 __version__ = "0.1.0"
-__all__ = ["segment", "Segmentation", "train", "EpysegError", "InputError", "ModelError", "Cancelled", "__version__"]
+__all__ = [
+    "segment",
+    "Segmentation",
+    "train",
+    "EpysegError",
+    "InputError",
+    "ModelError",
+    "CheckpointError",
+    "DivergedError",
+    "Cancelled",
+    "__version__",
+]
