@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .postprocess import labels_from_outlines, outlines_from_regions
-from .targets import pack
+from .targets import IGNORE_BIT, pack
 
 SEED_BIT = np.uint8(1 << 5)
 
@@ -171,5 +171,6 @@ def _warped_tile(source: Source, tile: int, rng: np.random.Generator, a: Augment
     regions = warp(source.regions, 0)
     depth = warp(source.depth, 1)
     seed = warp(source.packed & SEED_BIT, 0) != 0
+    ignore = warp(source.packed & IGNORE_BIT, 0)
     bonds = outlines_from_regions(regions, bonds=-depth) != 0
-    return image, pack(bonds, seed & ~bonds)
+    return image, pack(bonds, seed & ~bonds) | ignore

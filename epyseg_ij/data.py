@@ -7,6 +7,10 @@ Two layouts are recognised in every data folder:
 * **Image/mask pairs**: ``foo.tif`` with ``foo_mask.tif``, ``foo_labels.tif`` or ``foo_outlines.tif`` beside it (any
   image extension), or an ``images/`` folder with a ``masks/`` or ``labels/`` folder holding files of the same names.
 
+A mask may come with an *ignore mask* for partial annotations (``foo/ignore.tif`` in the Tissue Analyzer layout,
+``foo_ignore.tif`` beside a pair): its non-zero pixels get no loss, e.g. regions left unannotated or the unsegmented
+border of a reference that leaves border cells out.
+
 A mask is an outline mask or a label image (``epyseg_ij.masks`` reads it). A mask that holds no cells (every pixel
 the same, e.g. an all-black or all-white ``handCorrection.tif``, or only Tissue Analyzer's frame) teaches nothing:
 ``load_pairs`` leaves it out with a warning naming it, and refuses to go on when no mask is left. Any other unusable
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 TA_MASKS = ("handCorrection.tif", "handCorrection.tiff", "handCorrection.png")
 MASK_SUFFIXES = ("_mask", "_labels", "_outlines")
+IGNORE, IGNORE_EXTENSIONS = "ignore", (".tif", ".tiff", ".png")  # NAME/ignore.tif or NAME_ignore.tif
 IMAGE_FOLDER, MASK_FOLDERS = "images", ("masks", "labels")
 MAX_TILE = 2048  # px, as for prediction
 _LIST = 5  # how many file names an error message lists
@@ -46,6 +51,7 @@ class Pair:
     mask: Path
     layout: str  # "ta" or "pair"
     corrected: bool | None = None
+    ignore: Path | None = None  # non-zero where the mask says nothing (a partial annotation): no loss there
 
 
 @dataclass
@@ -115,7 +121,7 @@ def _folder_pairs(folder: Path) -> list[Pair]:
     if any((folder / m).exists() for m in TA_MASKS):
         raise InputError(f"{folder} is a Tissue Analyzer image folder: give the folder above it, {folder.parent}")
     files = _image_files(folder)
-    images = [p for p in files if not p.stem.endswith(MASK_SUFFIXES)]
+    images = [p for p in files if not p.stem.endswith((*MASK_SUFFIXES, f"_{IGNORE}"))]
     if not images:
         raise InputError(f"no images in data folder {folder}")
     by_stem = {p.stem: p for p in files}
@@ -124,9 +130,11 @@ def _folder_pairs(folder: Path) -> list[Pair]:
         ta = [folder / image.stem / m for m in TA_MASKS if (folder / image.stem / m).is_file()]
         side = [by_stem[image.stem + s] for s in MASK_SUFFIXES if image.stem + s in by_stem]
         if ta:
-            pairs.append(Pair(image, ta[0], "ta", io.is_hand_corrected(ta[0])))
+            ignore = _first_file(folder / image.stem / f"{IGNORE}{e}" for e in IGNORE_EXTENSIONS)
+            pairs.append(Pair(image, ta[0], "ta", io.is_hand_corrected(ta[0]), ignore))
         elif side:
-            pairs.append(Pair(image, side[0], "pair"))
+            ignore = _first_file(folder / f"{image.stem}_{IGNORE}{e}" for e in IGNORE_EXTENSIONS)
+            pairs.append(Pair(image, side[0], "pair", ignore=ignore))
         else:
             missing.append(image.name)
     if missing:
@@ -152,6 +160,10 @@ def _images_masks_pairs(folder: Path) -> list[Pair]:
             f"({', '.join(missing[:_LIST])}{', ...' if len(missing) > _LIST else ''})"
         )
     return [Pair(i, masks[i.stem], "pair") for i in images]
+
+
+def _first_file(paths) -> Path | None:
+    return next((p for p in paths if p.is_file()), None)
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -206,6 +218,14 @@ def load_pair(
         image = image.view(np.uint8)
     normalised = intensity_range(image, normalization, invert)(image)
     packed = targets.cached_packed_targets(outlines, cache)
+    if pair.ignore is not None:
+        ignore = read_image(pair.ignore) != 0
+        if ignore.shape != image.shape:
+            raise InputError(f"ignore mask {pair.ignore} is {ignore.shape[1]}x{ignore.shape[0]} px, its image "
+                             f"{pair.image.name} {image.shape[1]}x{image.shape[0]}")  # fmt: skip
+        if ignore.all():
+            raise NoCells(f"{pair.ignore} ignores the whole image: nothing to learn from {pair.mask}")
+        packed = packed | (ignore.view(np.uint8) * targets.IGNORE_BIT)
     return TrainingImage(pair.image.name, augment.prepare(normalised, outlines, packed))
 
 
@@ -263,7 +283,7 @@ def tile_batches(
     Yields
     ------
     x : (batch, tile, tile, 1) float32
-    y : (batch, tile, tile, 7) float32, 0/1 targets.
+    y : (batch, tile, tile, 8) float32, the 0/1 targets and the loss weight (``targets.with_weights``).
     """
     rng = np.random.default_rng(seed)
     area = np.array([im.shape[0] * im.shape[1] for im in images], float)
@@ -273,7 +293,7 @@ def tile_batches(
         packed = np.empty((batch, tile, tile), np.uint8)
         for i, k in enumerate(rng.choice(len(images), size=batch, p=weights)):
             x[i, ..., 0], packed[i] = augment.random_tile(images[k].source, tile, rng, augmentation)
-        yield x, targets.unpack(packed, np.float32)
+        yield x, targets.with_weights(packed)
 
 
 def grid_tiles(images: Sequence[TrainingImage], tile: int, limit: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +302,7 @@ def grid_tiles(images: Sequence[TrainingImage], tile: int, limit: int = 256) -> 
     Returns
     -------
     x : (n, tile, tile, 1) float32
-    y : (n, tile, tile, 7) float32
+    y : (n, tile, tile, 8) float32, as ``tile_batches``
     """
     corners = []
     for k, im in enumerate(images):
@@ -298,7 +318,7 @@ def grid_tiles(images: Sequence[TrainingImage], tile: int, limit: int = 256) -> 
         src = images[k].source
         x[i, ..., 0] = augment.window(src.image, y0, x0, tile)
         packed[i] = augment.window(src.packed, y0, x0, tile)
-    return x, targets.unpack(packed, np.float32)
+    return x, targets.with_weights(packed)
 
 
 def dataset(
@@ -322,7 +342,7 @@ def dataset(
     workers = workers or default_workers()
     signature = (
         tensorflow.TensorSpec((batch, tile, tile, 1), tensorflow.float32),
-        tensorflow.TensorSpec((batch, tile, tile, targets.N_CHANNELS), tensorflow.float32),
+        tensorflow.TensorSpec((batch, tile, tile, targets.N_CHANNELS + 1), tensorflow.float32),
     )
     seeds = [int(s) for s in np.atleast_1d(seed)]
 

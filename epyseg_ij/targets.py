@@ -16,7 +16,8 @@ A seed is the set of cell pixels whose *axis depth* (distance to the cell's edge
 along its column) is at least the cell's largest axis depth minus ``SEED_DEPTH * sqrt(area)``; when that set falls apart
 only its largest piece is kept. The image border counts as a cell edge.
 
-Targets are small: the seven bits of a pixel are packed into one uint8 (bit ``k`` = channel ``k``), which is the
+Targets are small: the seven bits of a pixel are packed into one uint8 (bit ``k`` = channel ``k``; bit 7 marks
+pixels to ignore, where a partial annotation says nothing), which is the
 form kept in memory and in the cache (``models.home() / "targets"``, keyed by a hash of the outline mask). Nothing
 is ever written next to the user's data.
 """
@@ -42,6 +43,7 @@ N_CHANNELS = 7
 SEED_DEPTH = 0.25
 VERSION = 1  # bump when the definition changes: old cache entries are then ignored
 _BITS = (1 << np.arange(N_CHANNELS)).astype(np.uint8)
+IGNORE_BIT = np.uint8(1 << 7)  # beside the seven targets: a pixel that gets no loss (partial annotations)
 
 
 def epyseg_targets(outlines: np.ndarray) -> np.ndarray:
@@ -97,6 +99,14 @@ def pack(bonds: np.ndarray, seed: np.ndarray) -> np.ndarray:
 def unpack(packed: np.ndarray, dtype=np.uint8) -> np.ndarray:
     """(..., 7) 0/1 maps from packed targets (``packed_targets``), as ``dtype``."""
     return ((packed[..., np.newaxis] & _BITS) != 0).astype(dtype)
+
+
+def with_weights(packed: np.ndarray) -> np.ndarray:
+    """(..., 8) float32: the seven 0/1 targets and, last, the loss weight (0 where ``IGNORE_BIT`` is set, else 1)."""
+    out = np.empty((*packed.shape, N_CHANNELS + 1), np.float32)
+    out[..., :N_CHANNELS] = unpack(packed, np.float32)
+    out[..., N_CHANNELS] = (packed & IGNORE_BIT) == 0
+    return out
 
 
 def dilate_cross(mask: np.ndarray) -> np.ndarray:

@@ -293,11 +293,12 @@ def build(card: models.ModelCard, precision: str = "float32"):
 
 
 def compile_network(network, learning_rate: float):
-    """Compile a network with EPySeg's loss and metric and Adam; returns the optimizer."""
-    from ._tf import sm, tf
+    """Compile a network with EPySeg's loss and metric (weighted, ``losses``) and Adam; returns the optimizer."""
+    from . import losses
+    from ._tf import tf
 
     optimizer = tf().keras.optimizers.Adam(learning_rate)
-    network.compile(optimizer, loss=sm().losses.bce_jaccard_loss, metrics=[sm().metrics.iou_score])
+    network.compile(optimizer, loss=losses.bce_jaccard_loss, metrics=[losses.iou_score])
     return optimizer
 
 

@@ -272,7 +272,7 @@ def test_tile_batches_have_a_fixed_size_and_are_reproducible(ta_folder):
     batches = [next(stream) for _ in range(4)]
     for x, y in batches:
         assert x.shape == (3, 64, 64, 1) and x.dtype == np.float32
-        assert y.shape == (3, 64, 64, 7) and set(np.unique(y)) <= {0.0, 1.0}
+        assert y.shape == (3, 64, 64, 8) and set(np.unique(y)) <= {0.0, 1.0}
     again = next(data.tile_batches(images, 64, 3, seed=4))
     np.testing.assert_array_equal(again[0], batches[0][0])
     assert not np.array_equal(batches[0][0], batches[1][0])
@@ -281,7 +281,7 @@ def test_tile_batches_have_a_fixed_size_and_are_reproducible(ta_folder):
 def test_grid_tiles_cover_validation_images(ta_folder):
     images = [data.load_pair(p) for p in data.find_pairs([ta_folder])]
     x, y = data.grid_tiles(images, 64)
-    assert x.shape == (3 * 2 * 2, 64, 64, 1) and y.shape == (12, 64, 64, 7)
+    assert x.shape == (3 * 2 * 2, 64, 64, 1) and y.shape == (12, 64, 64, 8)
     np.testing.assert_array_equal(x[0, ..., 0], images[0].source.image[:64, :64])
     assert data.grid_tiles(images, 64, limit=5)[0].shape[0] == 5
 
@@ -291,7 +291,7 @@ def test_tf_dataset_yields_fixed_batches(ta_folder):
     ds = data.dataset(images, 32, 2)
     assert ds.element_spec[0].shape.as_list() == [2, 32, 32, 1]
     x, y = next(iter(ds))
-    assert x.shape == (2, 32, 32, 1) and y.shape == (2, 32, 32, 7)
+    assert x.shape == (2, 32, 32, 1) and y.shape == (2, 32, 32, 8)
     parallel = iter(data.dataset(images, 32, 2, seed=(1, 2), workers=3))
     firsts = [next(parallel)[0].numpy() for _ in range(6)]
     assert all(f.shape == (2, 32, 32, 1) for f in firsts)
