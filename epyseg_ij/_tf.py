@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import sys
 from functools import cache
 
 
@@ -24,7 +23,7 @@ def tf():
 def sm():
     """segmentation_models, imported after TensorFlow is configured."""
     tf()
-    with contextlib.redirect_stdout(sys.stderr):  # its import prints a banner; stdout is for results (JSON, CSV)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # its import prints a banner
         import segmentation_models
 
     return segmentation_models

@@ -30,6 +30,9 @@ class ModelCard:
     normalization: str = "minmax"  # or "percentile" (2-99.8 %)
     tile: int = 256
     overlap: int = 32
+    # (contrast, bonds) of postprocess.faint_interfaces: merge across interfaces faint in the image and unclear in
+    # the outputs; None: off
+    merge_faint: tuple[float, float] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -44,6 +47,12 @@ class ModelCard:
         checks.integer("card field 'tile'", self.tile, predict.MIN_TILE, predict.MAX_TILE, **bad)
         checks.integer("card field 'overlap'", self.overlap, 0, self.tile, **bad)
         checks.instance("card field 'provenance'", self.provenance, dict, optional=False, **bad)
+        if self.merge_faint is not None:
+            if not isinstance(self.merge_faint, list | tuple) or len(self.merge_faint) != 2:
+                raise ModelError(f"card field 'merge_faint' must be two numbers or null, got {self.merge_faint!r}")
+            for value in self.merge_faint:
+                checks.number("card field 'merge_faint'", value, 0, 1, **bad)
+            object.__setattr__(self, "merge_faint", tuple(float(v) for v in self.merge_faint))
         if self.overlap % 2:
             raise ModelError(f"card field 'overlap' must be even, got {self.overlap}")
         if (self.outputs == "epyseg7") != (self.n_outputs == 7):

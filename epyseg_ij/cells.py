@@ -64,6 +64,7 @@ def find_cells(
     *,
     image: np.ndarray | None = None,
     faint: tuple[float, float] | None = None,
+    dark_membranes: bool = False,
 ):
     """Outlines (uint8) and labels (uint16/uint32) of a plane from its bond map and packed markers.
 
@@ -71,9 +72,9 @@ def find_cells(
     neighbour. Neighbour regions whose interface has a mean bond value below ``merge_below`` are merged (None:
     never). With ``image`` (the plane, membranes bright) and ``faint = (contrast, bonds)``, regions are also merged
     across interfaces that are faint in the image and not clear in the network's output (see
-    ``postprocess.faint_interfaces``).
+    ``postprocess.faint_interfaces``; ``dark_membranes`` for images whose membranes are dark).
     """
-    evidence = (image, faint) if image is not None and faint is not None else None
+    evidence = (image, faint, -1.0 if dark_membranes else 1.0) if image is not None and faint is not None else None
     tiles = split_plane(*bonds.shape, _workers(workers))
     with _pool(tiles, workers) as each:
         numbers = np.empty(bonds.shape, np.int32)
@@ -157,7 +158,8 @@ def _interfaces(tile: Tile, bonds: np.ndarray, numbers: np.ndarray, n: int, evid
     """Interface sums of a tile and, with image evidence, each region's interior brightness sums (weights 1 - bond)."""
     if evidence is None:
         return postprocess.interfaces(numbers, bonds, n, tile.own), None
-    smooth = ndi.gaussian_filter(evidence[0][tile.seen].astype(np.float32), EVIDENCE_SIGMA)
+    image, _, sign = evidence
+    smooth = ndi.gaussian_filter(image[tile.seen].astype(np.float32) * np.float32(sign), EVIDENCE_SIGMA)
     sums = postprocess.interfaces(numbers[tile.seen], bonds[tile.seen], n, tile.inner, smooth)
     own, weight = numbers[tile.own].ravel(), 1 - bonds[tile.own].ravel()
     inside = smooth[tile.inner].ravel() * weight

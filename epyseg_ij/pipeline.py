@@ -172,7 +172,9 @@ def segment_plane(
         code[:] = 0
     markers = cells.choose_markers(code)
     del code
-    outlines, labels = cells.find_cells(bonds, markers, min_size, merge_below)
+    faint = network.card.merge_faint if network.keras is not None else None
+    evidence = {"image": plane, "faint": faint, "dark_membranes": invert} if faint else {}
+    outlines, labels = cells.find_cells(bonds, markers, min_size, merge_below, **evidence)
     return outlines, labels, bonds
 
 

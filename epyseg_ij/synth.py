@@ -203,7 +203,9 @@ STYLES: dict[str, "Style | Varied"] = {
     "clean": Style(puncta_density=0.0, uneven=0.0, blur_sigma=0.6, photons=2000.0, read_noise=0.5, cytoplasm_cv=0.1),
 }
 HELDOUT = STYLES["heldout"]
-# Held-out embryo-like junctions: dotted, gapped E-cadherin with vesicles, few photons and a bright cytoplasm.
+# Held-out embryo-like junctions: dotted, gapped E-cadherin with vesicles, a bright cytoplasm and few photons: its
+# junction signal-to-noise ratio (4.2, bench/synth_realism.py) is below that of the noisiest real image measured
+# (5.6, the Ishihara junctions).
 STYLES["embryo"] = Style(
     cell_diameter=19.0,
     diameter_spread=0.2,
@@ -216,7 +218,7 @@ STYLES["embryo"] = Style(
     background=0.12,
     uneven=0.5,
     blur_sigma=1.1,
-    photons=12.0,
+    photons=35.0,
     read_noise=3.0,
     gap_fraction=0.2,
     dots=0.7,

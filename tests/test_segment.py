@@ -133,3 +133,23 @@ def test_bad_input_is_a_clear_error(image, options, message, local_model):
 def test_unknown_model_names_the_known_ones(frame):
     with pytest.raises(ModelError, match="unknown model 'nope'.*Linknet-vgg16-sigmoid-v2"):
         epyseg_ij.segment(frame, "nope")
+
+
+def test_the_model_card_turns_on_the_faint_interface_merge(local_model):
+    import dataclasses
+
+    from epyseg_ij import models
+    from epyseg_ij.cards import ModelCard
+
+    card = ModelCard("x", merge_faint=[0.3, 0.75])
+    assert ModelCard.from_json(card.to_json()).merge_faint == (0.3, 0.75)
+    for bad in ([0.3], "abc", [0.3, 2.0], [float("nan"), 0.5]):
+        with pytest.raises(ModelError, match="merge_faint"):
+            ModelCard("x", merge_faint=bad)
+    sample = synth_epithelium((160, 160), seed=21)
+    noisy = models.Model(local_model.keras, local_model.card, None)
+    merging = models.Model(local_model.keras, dataclasses.replace(local_model.card, merge_faint=(0.9, 1.0)), None)
+    plain, merged = epyseg_ij.segment(sample.image, noisy), epyseg_ij.segment(sample.image, merging)
+    assert merged.n_cells[0] < plain.n_cells[0]  # the merge ran: interfaces it judged faint are gone
+    inverted = epyseg_ij.segment(sample.image.max() - sample.image, merging, invert=True)
+    assert inverted.n_cells[0] == merged.n_cells[0]  # dark membranes are read the other way round
