@@ -91,10 +91,12 @@ def find_cells(
             np.invert(outlines, out=outlines)  # cells non-zero for ndi.label, without a full-size temporary
             n = ndi.label(outlines, structure=postprocess.FOUR, output=numbers)
             np.invert(outlines, out=outlines)
-            small = np.sum(each(_areas, numbers, n), axis=0) < min_size if min_size > 0 else None
+            areas = np.sum(each(_areas, numbers, n), axis=0) if min_size > 0 else None
+            small = areas < min_size if areas is not None else None
             if small is None or not small[1:].any():
                 return outlines, postprocess.compact_labels(numbers, n)
             small[0] = False
+            small[np.argmax(areas[1:]) + 1] = False  # cells merge into a neighbour: the largest always stays
             each(_unmark, markers, numbers, small)
             min_size = 0  # one round: merged cells are not examined again
 

@@ -31,7 +31,10 @@ IMAGE = 'setBatchMode(true); newImage("g", "8-bit ramp", 64, 64, 1);'
 def imagej(private_home):
     from epyseg_ij import ij
 
-    return ij.start()
+    yield ij.start()
+    from ij import IJ
+
+    IJ.runMacro("setBatchMode(true); while (nImages > 0) { selectImage(1); close(); }")  # leave the JVM as found
 
 
 def run_file(path, capfd, arg: str = "") -> tuple[int, str, str]:

@@ -1,5 +1,5 @@
 """Every benchmark runs in its quick mode and prints one JSON object with its documented keys (no timing checked),
-so a benchmark cannot rot unnoticed."""
+so a benchmark cannot rot unnoticed (``synth_realism.py`` runs in ``test_synth_features``)."""
 
 import json
 import os
@@ -12,7 +12,6 @@ from conftest import REPO, SHARED_DATA
 # script, quick arguments, keys its JSON must hold, whether it needs ../shared/data
 QUICK = [
     ("real_quality.py", ["--quick"], {"models", "missing", "quick"}, False),
-    ("synth_realism.py", ["--quick"], {"stats", "covered", "n_synthetic"}, False),
     ("finetune_gain.py", ["--quick"], {"before", "after", "gain", "train_minutes"}, True),
 ]
 

@@ -152,3 +152,11 @@ def test_find_cells_merges_across_a_false_boundary_the_image_does_not_show():
     assert merged.max() < plain.max() - 3  # the cells cut in two by the line are whole again
     truth = sample.labels.max()
     assert abs(int(merged.max()) - int(truth)) < abs(int(plain.max()) - int(truth))
+
+
+def test_a_min_size_above_every_cell_leaves_one_cell():
+    sample = synth_epithelium((96, 96), seed=6, style=STYLES["clean"])
+    bonds = (sample.outlines > 0).astype(np.float32)
+    code = np.where(bonds > 0.5, 0, postprocess.INTERIOR | postprocess.SEED).astype(np.uint8)
+    _, labels = cells.find_cells(bonds, cells.choose_markers(code), min_size=10**30)
+    assert labels.max() == 1
