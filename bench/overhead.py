@@ -102,8 +102,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--big", type=int, default=16384, help="0 to skip the memory measurement")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="256 px, 512 px for memory, one repeat (a smoke run)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.size, args.big, args.repeat = 256, 512, 1
     if args.child:
         return peak_rss_child(args.model, args.big)
     from epyseg_ij import models

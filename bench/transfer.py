@@ -7,6 +7,7 @@ to_numpy_gbps / to_imageplus_gbps: a 2048×2048 float32 image (16 MiB), median o
 its answer back, median of 200, in milliseconds.
 """
 
+import argparse
 import json
 import statistics
 import time
@@ -30,28 +31,31 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256 px, 3 conversions, 5 round trips (a smoke run)")
+    size, repeats, macro_repeats = (256, 3, 5) if parser.parse_args(argv).quick else (SIZE, REPEATS, MACRO_REPEATS)
     ij.start()
     from ij import IJ
 
     rng = np.random.default_rng(0)
-    arrays = [rng.random((SIZE, SIZE), dtype=np.float32) for _ in range(2)]
+    arrays = [rng.random((size, size), dtype=np.float32) for _ in range(2)]
     nbytes = arrays[0].nbytes
-    images = iter([convert.to_imageplus(a) for a in arrays] * REPEATS)
-    sources = iter(arrays * REPEATS)
+    images = iter([convert.to_imageplus(a) for a in arrays] * repeats)
+    sources = iter(arrays * repeats)
 
     def to_numpy():
         array, _ = convert.to_numpy(next(images))
         assert array.dtype == np.float32
 
     to_numpy()
-    to_np = median_seconds(to_numpy, REPEATS)
-    to_ij = median_seconds(lambda: convert.to_imageplus(next(sources)), REPEATS)
+    to_np = median_seconds(to_numpy, repeats)
+    to_ij = median_seconds(lambda: convert.to_imageplus(next(sources)), repeats)
     check, _ = convert.to_numpy(convert.to_imageplus(arrays[0]))
     assert np.array_equal(check, arrays[0])
     macro = 'return call("epyseg.bridge.PyBridge.call", "ping");'
     assert IJ.runMacro(macro, "") == "pong"
-    roundtrip = median_seconds(lambda: IJ.runMacro(macro, ""), MACRO_REPEATS)
+    roundtrip = median_seconds(lambda: IJ.runMacro(macro, ""), macro_repeats)
     print(
         json.dumps(
             {

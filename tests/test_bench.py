@@ -9,8 +9,22 @@ import sys
 import pytest
 from conftest import REPO, SHARED_DATA
 
+EPYSEG_PYTHON = REPO / ".venv-epyseg" / "bin" / "python"  # EPySeg 0.1.52's own environment, built by hand
+TINY_TRAINING = ["--encoder", "resnet18", "--tile", "64", "--batch", "2", "--steps", "2", "--warmup", "1"]
+
 # script, quick arguments, keys its JSON must hold, whether it needs ../shared/data
 QUICK = [
+    ("network_speed.py", ["--quick"], {"default", "vgg16 (EPySeg)"}, False),
+    ("overhead.py", ["--quick"], {"network_s_per_mpix", "end_to_end_s_per_mpix", "ratio", "peak_rss_mb_16k"}, False),
+    ("transfer.py", ["--quick"], {"to_numpy_gbps", "to_imageplus_gbps", "macro_roundtrip_ms"}, False),
+    (
+        "train_pipeline.py",
+        [*TINY_TRAINING, "--repeats", "1", "--images", "2", "--size", "128"],
+        {"pipeline_steps_per_s", "preloaded_steps_per_s", "ratio"},
+        False,
+    ),
+    # runs bench/epyseg_reference.py in EPySeg's own environment on the same images
+    ("epyseg_side_by_side.py", ["--n", "1"], set(), True),
     ("real_quality.py", ["--quick"], {"models", "missing", "quick"}, False),
     ("finetune_gain.py", ["--quick"], {"before", "after", "gain", "train_minutes"}, True),
 ]
@@ -18,6 +32,8 @@ QUICK = [
 
 @pytest.mark.parametrize(("script", "args", "keys", "needs_data"), QUICK, ids=[q[0] for q in QUICK])
 def test_bench_quick_mode_prints_its_json(script, args, keys, needs_data, tmp_path):
+    if script.startswith("epyseg_") and not EPYSEG_PYTHON.exists():
+        pytest.skip(f"EPySeg's environment not found at {EPYSEG_PYTHON}")
     if needs_data and not SHARED_DATA.exists():
         pytest.skip("shared data not found")
     env = {**os.environ, "EPYSEG_IJ_HOME": str(tmp_path / "home")}
