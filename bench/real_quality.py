@@ -7,6 +7,11 @@ Real sets (from ``../shared/data``; a missing set is left out and listed under `
 - ``ishihara_junctions``: one apical-junction image against its curated 1-px skeleton;
 - ``plantseg_ovule``: PlantSeg's 2D ovule crop (plant cell walls) against its proofread labels, an extra set.
 
+The default model trains on a modest part of them (``scripts/real_training_data.py``: EpiTools frames 6-7 and the
+left part of the Ishihara image), so their held-out parts are scored on their own too: ``epitools_heldout`` (frames
+0-5) and ``ishihara_right`` (the image right of ``ISHIHARA_SPLIT``), with ``heldout_real_mean`` over them and
+``plantseg_ovule``.
+
 Held-out synthetic styles (``synth.HELDOUT_STYLES``, never used in training) are scored too. For every model and set:
 mean SEG (the EPySeg paper's segmentation quality), mean boundary pixel IoU, and the summed n_over / n_under, plus
 ``real_mean`` (mean SEG over the real sets) and the margin over ``classical``.
@@ -29,6 +34,9 @@ EPITOOLS = DATA / "epitools_wingdisc" / "derived"
 ISHIHARA = DATA / "ishihara_junctions" / "derived" / "ta"
 PLANTSEG = DATA / "plantseg_ovules" / "derived"
 REAL_SETS = ("epitools_wingdisc", "ishihara_junctions", "plantseg_ovule")
+HELDOUT_SETS = ("epitools_heldout", "ishihara_right", "plantseg_ovule")
+EPITOOLS_TRAINED = (6, 7)  # frames in the default model's training data
+ISHIHARA_SPLIT = 201  # columns left of it are in the default model's training data
 
 
 def real_sets(quick: bool) -> tuple[dict[str, list], list[str]]:
@@ -48,12 +56,16 @@ def real_sets(quick: bool) -> tuple[dict[str, list], list[str]]:
     found, missing = {}, []
     for name, load in loaders.items():
         try:
-            items = load()
+            found[name] = load()
         except FileNotFoundError:
             missing.append(name)
-            continue
-        found[name] = items[:1] if quick else items
-    return found, missing
+    if "epitools_wingdisc" in found:
+        trained = {f"frame_{i:02d}" for i in EPITOOLS_TRAINED}
+        found["epitools_heldout"] = [item for item in found["epitools_wingdisc"] if item[0] not in trained]
+    if "ishihara_junctions" in found:
+        found["ishihara_right"] = [(n, im[:, ISHIHARA_SPLIT:], ref[:, ISHIHARA_SPLIT:])
+                                   for n, im, ref in found["ishihara_junctions"]]  # fmt: skip
+    return {name: items[:1] if quick else items for name, items in found.items()}, missing
 
 
 def synthetic_sets(quick: bool) -> dict[str, list]:
@@ -104,8 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {"tta": args.tta, "quick": args.quick, "missing": missing, "models": {}}
     for model in ["default", "classical", *args.model]:
         scores = {name: score(model, items, args.tta) for name, items in sets.items()}
-        real = [scores[s]["seg_quality"] for s in REAL_SETS if s in scores]
-        scores["real_mean"] = round(float(np.mean(real)), 4) if real else None
+        for key, names in (("real_mean", REAL_SETS), ("heldout_real_mean", HELDOUT_SETS)):
+            real = [scores[s]["seg_quality"] for s in names if s in scores]
+            scores[key] = round(float(np.mean(real)), 4) if real else None
         report["models"][str(model)] = scores
     classical = report["models"]["classical"]
     for name, scores in report["models"].items():

@@ -177,6 +177,10 @@ def _add_train(sub) -> None:
         help="mixed_bfloat16 is ~3x faster on CPUs with AVX512-BF16 or AMX (weights stay float32)",
     )
     p.add_argument("--corrected-only", action="store_true", help="only masks corrected by hand after segment")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W", help="how often each --data folder's tiles are "
+                   "drawn, per pixel, relative to the others (default: 1 each)")  # fmt: skip
+    p.add_argument("--replay", type=float, metavar="F", help="share of tiles from synthetic epithelia, so that "
+                   "fine-tuning keeps what the model knew (default: 0.25 with --from, else 0)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a model (or interrupted run) of that name")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of that name")
 
@@ -219,6 +223,8 @@ def _run_train(args) -> int:
             seed=args.seed,
             precision=args.precision,
             corrected_only=args.corrected_only,
+            weights=args.weights,
+            replay=args.replay,
             overwrite=args.overwrite,
             resume=args.resume,
             on_epoch=on_epoch,

@@ -20,6 +20,7 @@ Everything derived from masks (targets, caches) lives in the cache directory, ne
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -52,6 +53,7 @@ class Pair:
     layout: str  # "ta" or "pair"
     corrected: bool | None = None
     ignore: Path | None = None  # non-zero where the mask says nothing (a partial annotation): no loss there
+    weight: float = 1.0  # how often its tiles are drawn, per pixel, relative to other pairs
 
 
 @dataclass
@@ -60,6 +62,7 @@ class TrainingImage:
 
     name: str
     source: augment.Source
+    weight: float = 1.0
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -69,7 +72,9 @@ class TrainingImage:
 # ------------------------------------------------------------------------------------------------------ discovery
 
 
-def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = False) -> list[Pair]:
+def find_pairs(
+    folders: Sequence[str | os.PathLike], corrected_only: bool = False, weights: Sequence[float] | None = None
+) -> list[Pair]:
     """All image/mask pairs in the data folders (layouts in the module docstring).
 
     Parameters
@@ -77,6 +82,9 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
     folders : paths of data folders.
     corrected_only : bool
         Keep only Tissue Analyzer masks that a person changed after ``segment`` wrote them.
+    weights : one positive number per folder, optional
+        How often tiles of each folder are drawn, per pixel, relative to the others (default: 1 each), e.g. to
+        give a few real images a fair share beside many synthetic ones.
 
     Returns
     -------
@@ -89,8 +97,13 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
     """
     if not folders:
         raise InputError("no data folder given")
+    weights = check_weights(weights, len(folders))
     try:
-        pairs = [pair for folder in folders for pair in _folder_pairs(Path(folder))]
+        pairs = [
+            dataclasses.replace(pair, weight=w)
+            for folder, w in zip(folders, weights, strict=True)
+            for pair in _folder_pairs(Path(folder))
+        ]
     except OSError as error:  # an unreadable folder or mask
         raise InputError(f"cannot read {error.filename or 'the data folders'}: {error.strerror or error}") from None
     machine = [p for p in pairs if p.corrected is False]
@@ -111,6 +124,18 @@ def find_pairs(folders: Sequence[str | os.PathLike], corrected_only: bool = Fals
             machine[0].mask,
         )
     return pairs
+
+
+def check_weights(weights: Sequence[float] | None, n_folders: int) -> list[float]:
+    """One positive sampling weight per data folder (default: 1 each)."""
+    if weights is None:
+        return [1.0] * n_folders
+    if not isinstance(weights, list | tuple):
+        raise InputError(f"weights must be a list of numbers, one per data folder, not {weights!r}")
+    weights = [checks.number(f"weights[{i}]", w, above=0) for i, w in enumerate(weights)]
+    if len(weights) != n_folders:
+        raise InputError(f"weights: {len(weights)} given for {n_folders} data folder(s); give one per folder")
+    return weights
 
 
 def _folder_pairs(folder: Path) -> list[Pair]:
@@ -226,7 +251,7 @@ def load_pair(
         if ignore.all():
             raise NoCells(f"{pair.ignore} ignores the whole image: nothing to learn from {pair.mask}")
         packed = packed | (ignore.view(np.uint8) * targets.IGNORE_BIT)
-    return TrainingImage(pair.image.name, augment.prepare(normalised, outlines, packed))
+    return TrainingImage(pair.image.name, augment.prepare(normalised, outlines, packed), pair.weight)
 
 
 def load_pairs(pairs: Sequence[Pair], **options) -> list[TrainingImage]:
@@ -278,7 +303,7 @@ def tile_batches(
     augmentation: augment.Augmentation = augment.DEFAULT,
     seed: int | Sequence[int] = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless batches of random augmented tiles; images are drawn in proportion to their area.
+    """Endless batches of random augmented tiles; images are drawn in proportion to their area times their weight.
 
     Yields
     ------
@@ -286,7 +311,7 @@ def tile_batches(
     y : (batch, tile, tile, 8) float32, the 0/1 targets and the loss weight (``targets.with_weights``).
     """
     rng = np.random.default_rng(seed)
-    area = np.array([im.shape[0] * im.shape[1] for im in images], float)
+    area = np.array([im.shape[0] * im.shape[1] * im.weight for im in images], float)
     weights = area / area.sum()
     while True:
         x = np.empty((batch, tile, tile, 1), np.float32)

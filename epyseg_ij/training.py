@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import augment, checks, data, models, predict
+from . import augment, checks, data, models, predict, replay
 from .errors import Cancelled, CheckpointError, DivergedError, InputError, ModelError, first_line
+from .replay import FINE_TUNING
 from .runs import EpochReport, Run, make_monitor, run_dir
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def train(
     channel: int | None = None,
     invert: bool = False,
     corrected_only: bool = False,
+    weights: Sequence[float] | None = None,
+    replay: float | None = None,
     overwrite: bool = False,
     resume: bool = False,
     seed: int = 0,
@@ -105,6 +108,11 @@ def train(
         Set for dark membranes on a bright background (then also segment with ``invert=True``).
     corrected_only : bool
         Train only on Tissue Analyzer masks that a person corrected after ``segment`` wrote them.
+    weights : one positive number per data folder, optional
+        How often each folder's tiles are drawn, per pixel, relative to the others (default: 1 each).
+    replay : float in [0, 1), optional
+        Share of the training tiles drawn from synthetic epithelia (``epyseg_ij.replay``), so that fine-tuning on a
+        few images does not forget other tissue. Default: 0.25 when fine-tuning a ``base``, 0 otherwise.
     overwrite : bool
         Replace an existing model called ``name`` (and discard an interrupted run of that name).
     resume : bool
@@ -165,6 +173,8 @@ def train(
         "channel": channel,
         "invert": invert,
         "corrected_only": corrected_only,
+        "weights": None if weights is None else data.check_weights(weights, len(folders)),
+        "replay": checks.number("replay", (FINE_TUNING if base else 0.0) if replay is None else replay, 0, below=1),
         "seed": seed,
         "precision": precision,
     }
@@ -172,7 +182,7 @@ def train(
         settings = run.resume_settings()
         log.info("resuming %s after epoch %d with its saved settings", name, run.state["epoch"])
     _check_settings(settings, epochs)
-    pairs = data.find_pairs(settings["data"], settings["corrected_only"])
+    pairs = data.find_pairs(settings["data"], settings["corrected_only"], settings.setdefault("weights", None))
     base_model, base_card = _base(settings["base"], settings["encoder"])
     load = dict(normalization=base_card.normalization, invert=settings["invert"], channel=settings["channel"])
     images = data.load_pairs(pairs, **load)  # every image, and the network, checked before the run folder changes
@@ -316,6 +326,9 @@ def _fit(
     steps = settings["steps_per_epoch"] or max(
         1, math.ceil(sum(im.shape[0] * im.shape[1] for im in train_images) / (tile * tile * batch))
     )
+    if settings.setdefault("replay", 0.0):
+        extra = replay.synthetic_images(base_card.normalization, tile, settings["seed"])
+        train_images = replay.mix(train_images, extra, settings["replay"])
     optimizer = compile_network(network, settings["learning_rate"])
     start = run.state["epoch"]
     if start:
@@ -372,6 +385,8 @@ def _finish(run, network, card, name, settings, n_images, stopped_early) -> Trai
         trained_by="epyseg-ij train",
         base=settings["base"] or f"new {settings['encoder']} network",
         data=settings["data"],
+        weights=settings["weights"],
+        replay=settings["replay"],
         images=n_images,
         epochs=len(history),
         best_epoch=top["epoch"],

@@ -213,6 +213,10 @@ TRAIN_ARGUMENTS = [
     (("DATA", "x"), {"channel": "a"}, "channel"),
     (("DATA", "x"), {"invert": 1}, "invert"),
     (("DATA", "x"), {"corrected_only": "no"}, "corrected_only"),
+    (("DATA", "x"), {"weights": [1, 2]}, "weights: 2 given for 1 data folder"),
+    (("DATA", "x"), {"weights": [-1]}, r"weights\[0\]"),
+    (("DATA", "x"), {"replay": 1}, "replay"),
+    (("DATA", "x"), {"replay": "some"}, "replay"),
     (("DATA", "x"), {"overwrite": None}, "overwrite"),
     (("DATA", "x"), {"resume": "yes"}, "resume"),
     (("DATA", "x"), {"on_epoch": 5}, "on_epoch"),
@@ -693,6 +697,8 @@ def test_cli_resume_with_a_broken_training_state_is_one_line(tmp_path, capsys, t
         (["--seed", "-5"], "seed"),
         (["--steps", "0"], "steps_per_epoch"),
         (["--tile", "4096"], "training tile"),
+        (["--weights", "1", "2"], "weights: 2 given for 1 data folder"),
+        (["--replay", "-0.5"], "replay"),
     ],
 )
 def test_cli_train_settings_are_one_line_and_write_nothing(capsys, ta_data, args, message):

@@ -123,6 +123,7 @@ def test_fine_tuning_from_a_saved_model(trained, data_dir):
     # The encoder comes from the base model, whatever ``encoder`` says.
     result = train([data_dir], "tiny-ft", base="tiny", epochs=1, **{**TINY, "encoder": "vgg16", "steps_per_epoch": 10})
     assert result.card.encoder == "resnet18" and result.card.provenance["base"] == "tiny"
+    assert result.card.provenance["replay"] == 0.25, "fine-tuning mixes in synthetic epithelia by default"
     # It starts where the base model ended, far below a network trained from scratch.
     assert result.history[0].loss < 0.8 * trained.result.history[0].loss
     assert _digest(base_file) == before, "the base model file is not touched"
