@@ -38,6 +38,12 @@ def _add_segment(sub) -> None:
     p.add_argument("--overlap", type=int, metavar="N", help="context between tiles in px (default: 32)")
     p.add_argument("--batch", type=int, default=8, metavar="N", help="tiles per network call (default: 8)")
     p.add_argument("--min-size", type=int, default=0, metavar="PX", help="merge cells smaller than this")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "tensorflow", "openvino"),
+        default="auto",
+        help="where the network runs (default auto: OpenVINO on a CPU when installed, TensorFlow on a GPU)",
+    )
 
 
 def _run_segment(args) -> int:
@@ -57,6 +63,7 @@ def _run_segment(args) -> int:
         "overlap": args.overlap,
         "batch": args.batch,
         "min_size": args.min_size,
+        "backend": args.backend,
     }
     check_options(**options)  # once, before any file
     paths = find_images(args.inputs)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cells, checks, classical, models, postprocess, predict
+from . import backends, cells, checks, classical, models, postprocess, predict
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def segment(
     batch: int = 8,
     tta: str = "none",
     min_size: int = 0,
+    backend: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
     """Segment the cells of a 2D epithelium image, or of every plane of a stack.
@@ -72,6 +73,9 @@ def segment(
         Test-time augmentation: 1 pass, the 8 dihedral views, or EPySeg's 13 passes.
     min_size : int
         Cells smaller than this (px) are merged into a neighbour.
+    backend : "auto", "tensorflow" or "openvino"
+        Where the network runs (see ``backends``): ``auto`` is OpenVINO on a CPU when it is installed, TensorFlow on
+        a GPU. Both give the same outputs to about 1e-5.
     progress : callable(done, total), optional
         Called after every batch of tiles; raising ``errors.Cancelled`` from it stops the job.
 
@@ -87,10 +91,11 @@ def segment(
     """
     check_options(
         axes=axes, channel=channel, invert=invert, normalization=normalization, tile=tile, overlap=overlap,
-        batch=batch, tta=tta, min_size=min_size, progress=progress,
+        batch=batch, tta=tta, min_size=min_size, backend=backend, progress=progress,
     )  # fmt: skip
     planes, out_axes, stack_shape = as_planes(as_array(image), axes, channel)
     network = models.load(model)
+    run = backends.predictor(network, backend) if network.keras is not None else None
     card = network.card
     tile = card.tile if tile is None else tile
     tiling = predict.Tiling(tile, min(card.overlap, tile) // 2 * 2 if overlap is None else overlap, batch)
@@ -104,7 +109,7 @@ def segment(
             progress(done, total)
 
     results = [
-        segment_plane(p, network, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
+        segment_plane(p, network, run, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
         for p in planes
     ]
     return _assemble(results, out_axes, stack_shape)
@@ -117,6 +122,7 @@ _OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "normalization": lambda name, value: checks.choice(name, value, predict.NORMALIZATIONS, optional=True),
     "tta": lambda name, value: checks.choice(name, value, predict.TTA_MODES),
     "min_size": lambda name, value: checks.integer(name, value, 0),
+    "backend": lambda name, value: backends.check(value),
     "progress": checks.function,
 }
 
@@ -149,6 +155,7 @@ def as_array(image) -> np.ndarray:
 def segment_plane(
     plane: np.ndarray,
     network: models.Model,
+    run: backends.Predictor | None,
     tiling: predict.Tiling,
     normalization: str,
     invert: bool,
@@ -156,7 +163,10 @@ def segment_plane(
     min_size: int,
     on_batch: Callable[[int], None],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
+    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels.
+
+    ``run`` is the network (``backends.predictor``), None for the classical baseline.
+    """
     intensity = predict.intensity_range(plane, normalization, invert)
     transforms = predict.tta_transforms(tta, plane, intensity)
     merge_below = cells.WEAK_INTERFACE if network.card.outputs == "epyseg7" else None  # validated for these
@@ -166,7 +176,7 @@ def segment_plane(
     else:
         bonds = np.empty(plane.shape, np.float32)
         code = np.empty(plane.shape, np.uint8)
-        for y, rows in predict.predict_rows(plane, network.predict_batch, tiling, intensity, transforms, on_batch):
+        for y, rows in predict.predict_rows(plane, run, tiling, intensity, transforms, on_batch):
             bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
     if intensity.high == intensity.low:  # a constant image holds no cells
         code[:] = 0

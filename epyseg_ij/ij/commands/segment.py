@@ -1,6 +1,6 @@
 """EPySeg Segment: the current image (2D to 5D, any bit depth) or every image of a folder.
 
-run("EPySeg Segment", "model=default tta=none channel=1 output=[labels outlines rois results]");
+run("EPySeg Segment", "model=default tta=none channel=1 backend=auto output=[labels outlines rois results]");
 run("EPySeg Segment", "folder=[/data/movie] model=default");
 """
 
@@ -48,6 +48,7 @@ SEGMENT_OPTIONS = (
     Option("overlap", "int", 0, minimum=0, help="context between tiles in px, 0 = the model's"),
     Option("batch", "int", 8, minimum=1, help="tiles per network call"),
     Option("minimum", "int", 0, minimum=0, help="merge cells smaller than this (px)"),
+    Option("backend", "choice", "auto", ("auto", "tensorflow", "openvino"), help="where the network runs"),
     Option("output", "words", ("labels", "rois", "results"), OUTPUTS),
     Option("folder", "path", "", help="segment every image of this folder (TA layout) instead of the current one"),
     Option("save", "path", "", help="folder for the result files"),
@@ -96,6 +97,7 @@ def _engine_options(values: dict[str, Any]) -> dict[str, Any]:
         "batch": values["batch"],
         "tta": values["tta"],
         "min_size": values["minimum"],
+        "backend": values["backend"],
     }
 
 
@@ -230,6 +232,7 @@ def _dialog(imp, service: Service) -> str:
     gd.addNumericField("Overlap (px, 0 = model's)", 0, 0)
     gd.addNumericField("Batch (tiles per step)", 8, 0)
     gd.addNumericField("Minimum cell size (px)", 0, 0)
+    gd.addChoice("Backend (where the network runs)", ["auto", "tensorflow", "openvino"], "auto")
     if imp is not None:
         defaults = [o in ("labels", "rois", "results") for o in OUTPUTS]
         gd.addCheckboxGroup(2, 3, list(OUTPUTS), defaults, ["Outputs"])
@@ -248,6 +251,7 @@ def _dialog(imp, service: Service) -> str:
     values["tta"] = str(gd.getNextChoice())
     for key in ("tile", "overlap", "batch", "minimum"):
         values[key] = dialog_number(gd)
+    values["backend"] = str(gd.getNextChoice())
     if imp is not None:
         values["output"] = tuple(o for o in OUTPUTS if gd.getNextBoolean())
     values["save"] = str(gd.getNextString())

@@ -1,0 +1,121 @@
+"""Where the network runs: TensorFlow (CPU or GPU) or OpenVINO (CPU), behind one function ``batch -> outputs``.
+
+``auto`` is OpenVINO when it is installed and TensorFlow sees no GPU, TensorFlow otherwise; training always runs on
+TensorFlow. OpenVINO runs the Keras network converted by ``openvino.convert_model``, in float32 (the same numbers as
+TensorFlow to about 1e-5). The compiled model of a model file is cached under ``<home>/openvino/``, named by the
+SHA-256 of the file and OpenVINO's version, so that later starts import it instead of converting again; a network
+without a file is converted once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from . import checks, files, models
+from ._tf import tf
+from .errors import EpysegError, InputError, first_line
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorflow", "openvino")
+OPENVINO_PIN = "openvino==2026.4.1"  # as in pyproject.toml's cpu extra
+DEVICE = "CPU"
+CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}  # CPUs with bf16 units would otherwise round activations to bf16
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Keras network -> OpenVINO compiled model
+_lock = threading.Lock()
+
+
+def check(backend: str) -> str:
+    """``backend`` if it can run here, before any work: ``InputError`` for an unknown name, or for ``"openvino"``
+    when OpenVINO cannot be imported."""
+    checks.choice("backend", backend, BACKENDS)
+    if backend == "openvino" and openvino() is None:
+        raise InputError(f"backend 'openvino' needs OpenVINO, which is not installed: pip install {OPENVINO_PIN}")
+    return backend
+
+
+def choose(backend: str = "auto") -> str:
+    """The backend that runs ``backend``: ``"tensorflow"`` or ``"openvino"`` (see ``check`` for the errors).
+
+    Examples
+    --------
+    >>> choose("tensorflow")
+    'tensorflow'
+    """
+    if check(backend) == "auto":
+        return "openvino" if openvino() is not None and not tf().config.list_physical_devices("GPU") else "tensorflow"
+    return backend
+
+
+def openvino() -> ModuleType | None:
+    """The ``openvino`` module, or None when it cannot be imported."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    return ov
+
+
+def predictor(model: models.Model, backend: str = "auto") -> Predictor:
+    """The network of ``model`` on ``backend``: float32 batches (N, H, W, 1) to outputs (N, H, W, C).
+
+    H and W are multiples of 32. The first OpenVINO call for a model converts it (or imports it from the cache).
+    """
+    if choose(backend) == "tensorflow":
+        return model.predict_batch
+    with _lock:  # concurrent macros convert a model once
+        compiled = _compiled.get(model.keras)
+        if compiled is None:
+            compiled = _compiled[model.keras] = _compile(model)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        try:
+            return compiled.create_infer_request().infer({0: batch})[0]
+        except (RuntimeError, MemoryError) as error:
+            if isinstance(error, RuntimeError) and "alloc" not in str(error):
+                raise
+            raise InputError(
+                f"out of memory running the network on {batch.shape[0]} tiles of {batch.shape[2]}x{batch.shape[1]} "
+                "px: use a smaller tile or batch"
+            ) from None
+
+    return run
+
+
+def cache_path(model_file: Path) -> Path:
+    """Where the OpenVINO model compiled from ``model_file`` is cached (by content, not name)."""
+    version = openvino().__version__.split("-")[0]
+    return models.home() / "openvino" / f"{files.sha256(model_file)}-openvino{version}-{DEVICE.lower()}-f32.blob"
+
+
+def _compile(model: models.Model):
+    """The OpenVINO compiled model of ``model``: imported from the cache, or converted (and cached)."""
+    ov = openvino()
+    core = ov.Core()
+    cache = cache_path(model.path) if model.path is not None else None
+    if cache is not None and cache.is_file():
+        try:
+            compiled = core.import_model(files.read_bytes(cache), DEVICE, CONFIG)
+            log.info("imported the OpenVINO model of %s from %s", model.name, cache)
+            return compiled
+        except (EpysegError, RuntimeError) as error:  # unreadable, truncated or from another OpenVINO build
+            log.warning("cannot use the cached OpenVINO model %s (%s): converting again", cache, first_line(error))
+    compiled = core.compile_model(ov.convert_model(model.keras), DEVICE, CONFIG)
+    log.info("converted model %s to OpenVINO", model.name)
+    if cache is not None:
+        try:
+            files.make_folder(cache.parent)
+            files.atomic_write(cache, lambda fh: fh.write(compiled.export_model().getbuffer()))
+        except EpysegError as error:  # a cache that cannot be written costs time, not results
+            log.warning("cannot cache the OpenVINO model: %s", error)
+    return compiled
