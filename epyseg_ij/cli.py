@@ -107,11 +107,7 @@ def _run_models(args) -> int:
             state = "ready" if m.available else "not downloaded" if m.kind == "pretrained" else "missing"
             print(f"{m.name:<28} {m.kind:<10} {state:<15} {m.description}")
     elif args.action == "info":
-        if args.name == models.CLASSICAL_MODEL:
-            print(json.dumps({"name": args.name, "outputs": "bonds", "description": "ridge filter, no network"}))
-        else:
-            path = models.resolve(args.name)
-            print(json.dumps({"path": str(path), **json.loads(models.read_card(path).to_json())}, indent=1))
+        print(json.dumps(models.describe(args.name), indent=1))
     elif args.action == "fetch":
         print(models.fetch(args.name))
     else:

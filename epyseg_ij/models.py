@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ import pooch
 from . import checks
 from ._tf import sm, tf
 from .cards import CARD_ATTR, ModelCard
-from .errors import InputError, ModelError, first_line
+from .errors import Cancelled, InputError, ModelError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -199,18 +201,51 @@ def resolve(model: str | os.PathLike | None) -> Path:
     raise ModelError(f"unknown model {name!r}; known models: {known} (or give a path to an .h5 file)")
 
 
+def describe(model: str | os.PathLike) -> dict[str, Any]:
+    """A model's card with its file (``path``), by name or path; a published model is not downloaded for it.
+
+    Examples
+    --------
+    >>> describe("default")["encoder"]  # doctest: +SKIP
+    'vgg16'
+    """
+    name = str(model)
+    if name == CLASSICAL_MODEL:
+        return {"name": name, "outputs": "bonds", "description": "ridge filter + seeded watershed (no network)"}
+    if name in PRETRAINED and not is_downloaded(name):
+        card, where = PRETRAINED[name].card(), f"not downloaded yet ({PRETRAINED[name].url})"
+    else:
+        path = resolve(model)
+        card, where = read_card(path), str(path)
+    return {"path": where, **json.loads(card.to_json())}
+
+
 @model_files("fetch the model")
-def fetch(name: str) -> Path:
-    """Path to a published EPySeg model, downloaded once into the cache (or reused from EPySeg's own cache)."""
+def fetch(name: str, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Path to a published EPySeg model, downloaded once into the cache (or reused from EPySeg's own cache).
+
+    ``progress(bytes_done, bytes_total)`` follows a download (default: a text progress bar on stderr).
+    """
     if name not in PRETRAINED:
         raise ModelError(f"{name!r} is not a published model; published: {', '.join(PRETRAINED)}")
     pretrained = PRETRAINED[name]
-    return _cached_pretrained(pretrained) or download(pretrained, home() / "pretrained")
+    return _cached_pretrained(pretrained) or download(pretrained, home() / "pretrained", progress)
 
 
-def download(pretrained: Pretrained, folder: Path) -> Path:
-    """Download a published model into ``folder`` and check its md5; one clear error if that fails."""
+def is_downloaded(name: str) -> bool:
+    """True when the published model ``name`` is in the cache (or in EPySeg's), so using it needs no download."""
+    return name in PRETRAINED and _cached_pretrained(PRETRAINED[name]) is not None
+
+
+def download(pretrained: Pretrained, folder: Path, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Download a published model into ``folder`` and check its md5; one clear error if that fails.
+
+    ``progress(bytes_done, bytes_total)`` is called for every chunk; raising from it (``Cancelled``) stops the
+    download and keeps nothing.
+    """
+    checks.function("progress", progress)
     target = folder / f"{pretrained.name}.h5"
+    bar = True if progress is None else _ByteProgress(progress)
     try:
         fetched = pooch.retrieve(
             pretrained.url,
@@ -218,8 +253,10 @@ def download(pretrained: Pretrained, folder: Path) -> Path:
             fname=target.name,
             path=folder,
             # GitLab refuses requests that look like scripts.
-            downloader=pooch.HTTPDownloader(headers={"User-Agent": "Mozilla/5.0"}, progressbar=True, timeout=30),
+            downloader=pooch.HTTPDownloader(headers={"User-Agent": "Mozilla/5.0"}, progressbar=bar, timeout=30),
         )
+    except Cancelled:
+        raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelError(
@@ -227,6 +264,26 @@ def download(pretrained: Pretrained, folder: Path) -> Path:
             f"download it by hand and put it at {target} (md5 {pretrained.md5})"
         ) from None
     return Path(fetched)
+
+
+class _ByteProgress:
+    """The progress-bar object pooch drives (``total``, ``update``, ``reset``, ``close``), reported to a callback."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress
+        self.total = 0
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        total = self.total or self.done  # servers may not send a length
+        self.progress(min(self.done, total), total)
+
+    def reset(self) -> None:
+        self.done = 0
+
+    def close(self) -> None:
+        pass
 
 
 def _cached_pretrained(pretrained: Pretrained) -> Path | None:

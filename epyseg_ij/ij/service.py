@@ -7,8 +7,8 @@ the heavy part (``Service.compute``: TensorFlow, post-processing) runs on one de
 stack, one job at a time, while the caller waits without holding any Python lock.
 
 A Python error never reaches the JVM as an exception: the reply carries its one-line message and kind, and the
-Java side turns it into a macro error or an ImageJ error message. Long jobs show ImageJ's progress bar; Esc (or the
-``cancel`` command) makes the next progress report raise ``Cancelled``.
+Java side turns it into a macro error or an ImageJ error message. Long jobs show their phase and steps in ImageJ's
+status line and progress bar (``Progress``); Esc (or the ``cancel`` command) makes the next step raise ``Cancelled``.
 """
 
 from __future__ import annotations
@@ -174,40 +174,25 @@ class Service:
 
     # ---------------------------------------------------------------------------------------------- heavy work
 
-    def compute(self, fn: Callable, *args, what: str = "EPySeg"):
-        """Run ``fn(*args, progress)`` on the worker thread and wait for it.
+    def compute(self, fn: Callable, *args, what: str = "EPySeg", unit: str = ""):
+        """Run ``fn(*args, progress)`` on the worker thread and wait for it; ``progress`` is a ``Progress``.
 
-        ``progress(done, total)`` updates ImageJ's progress bar and status line and raises ``Cancelled`` after Esc
-        or ``cancel()``; ``progress.show`` does the same without raising (for code that polls
-        ``cancel_requested`` itself). Jobs from several callers run one after the other.
+        ``progress(done, total)`` updates ImageJ's progress bar and status line (``what: done/total unit``) and
+        raises ``Cancelled`` after Esc or ``cancel()``. Jobs from several callers run one after the other.
         """
-        return self.worker.run(self._job, fn, args, what)
+        return self.worker.run(self._job, fn, args, what, unit)
 
-    def _job(self, fn: Callable, args: tuple, what: str):
+    def _job(self, fn: Callable, args: tuple, what: str, unit: str):
         self._cancel.clear()
         _reset_escape()
         self._busy.set()
         self.status = f"{what}: starting"
         try:
-            return fn(*args, self._progress_reporter(what))
+            return fn(*args, Progress(self, what, unit))
         finally:
             self._busy.clear()
             self.status = "idle"
             _show_progress(1, 1)
-
-    def _progress_reporter(self, what: str) -> Callable[[int, int], None]:
-        def show(done: int, total: int) -> None:
-            self.status = f"{what}: {done}/{total}"
-            _show_progress(done, total, self.status)
-
-        def progress(done: int, total: int) -> None:
-            show(done, total)
-            if self.cancel_requested():
-                _reset_escape()
-                raise Cancelled(f"{what} cancelled")
-
-        progress.show = show
-        return progress
 
     def cancel(self) -> None:
         """Ask the running job to stop at its next progress report."""
@@ -223,14 +208,48 @@ class Service:
 
 
 # --------------------------------------------------------------------------------------------- ImageJ helpers
+class Progress:
+    """What a long job shows in ImageJ: a phase (``say``) or steps done out of a total, in the status line and the
+    progress bar; Esc (or the ``cancel`` command) makes the next step raise ``Cancelled``.
+
+    ``progress(done, total)`` reports a step and checks for cancellation; ``show`` reports without checking (for
+    code that polls ``cancel_requested`` itself).
+    """
+
+    def __init__(self, service: Service, what: str, unit: str = ""):
+        self.service = service
+        self.what = what
+        self.unit = unit
+
+    def __call__(self, done: int, total: int, text: str | None = None) -> None:
+        self.show(done, total, text)
+        if self.service.cancel_requested():
+            _reset_escape()
+            raise Cancelled(f"{self.what} cancelled")
+
+    def show(self, done: int, total: int, text: str | None = None) -> None:
+        """Show ``done`` of ``total`` (``text`` replaces the ``done/total unit`` part of the status line)."""
+        self.say(text or f"{done}/{total}{' ' + self.unit if self.unit else ''}")
+        _show_progress(done, total)
+
+    def say(self, text: str) -> None:
+        """Show a phase of the job in the status line, e.g. ``loading model…``."""
+        self.service.status = f"{self.what}: {text}"
+        _show_status(self.service.status)
 
 
-def _show_progress(done: int, total: int, status: str | None = None) -> None:
+
+
+def _show_progress(done: int, total: int) -> None:
     from ij import IJ
 
     IJ.showProgress(int(done), int(total))
-    if status:
-        IJ.showStatus(status)
+
+
+def _show_status(text: str) -> None:
+    from ij import IJ
+
+    IJ.showStatus(text)
 
 
 def _escape_pressed() -> bool:

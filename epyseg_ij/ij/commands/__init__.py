@@ -1,8 +1,8 @@
-"""The EPySeg commands of ImageJ, one module each: Segment, Measure, Train, and the small ones (``info``).
+"""The EPySeg commands of ImageJ, one module each: Segment, Measure, Train, Models, and the small ones (``info``).
 
 Each command is a function ``(Request, Service) -> Reply``, registered with the service by ``@command(name)``, that
 runs on the caller's thread: it parses the options (``options.parse``, identical headless and in the GUI; a
-``GenericDialog`` with the same keys when a GUI user runs it from the menu, so the Recorder writes a macro line that
+dialog (``dialogs.Form``) when a GUI user runs it from the menu, whose values are recorded as an options string that
 parses back), reads the image, hands the heavy work to ``Service.compute`` (the worker thread) and then shows or
 returns the results. Importing this package registers them all.
 
@@ -12,7 +12,7 @@ Macro use::
     n = call("epyseg.bridge.PyBridge.call", "segment", "model=default output=[labels]");
 """
 
-from . import info, measure, segment, train
+from . import info, measure, models, segment, train
 from ._results import cell_results, glasbey_lut, stack_rois
 from .measure import MEASURE_OPTIONS
 from .segment import OUTPUTS, SEGMENT_OPTIONS
@@ -21,6 +21,7 @@ from .train import TRAIN_OPTIONS
 __all__ = [
     "info",
     "measure",
+    "models",
     "segment",
     "train",
     "cell_results",

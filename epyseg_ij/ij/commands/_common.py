@@ -8,18 +8,47 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ..options import parse
-from ..service import Request, Service
+from .. import dialogs
+from ..options import format_options, parse
+from ..service import Progress, Request, Service
 
 MIN_SIDE = 8  # px; smaller images hold no cell worth segmenting
 
 
 def options(request: Request, service: Service, command: str, spec, dialog=None) -> dict[str, Any]:
-    """Options from the macro; from a dialog when a GUI user runs the command without options."""
+    """Options from the macro; from a dialog when a GUI user runs the command without options.
+
+    The dialog's values become an options string that the Recorder records and that is parsed like a macro's, so
+    the recorded line does what the dialog did.
+    """
     text = request.options
     if text is None and not service.headless and dialog is not None:
-        text = dialog()
+        text = format_options(dialog(), spec)
+        dialogs.record(command, text)
     return parse(text, spec, command)
+
+
+def download(name: str, progress: Progress) -> None:
+    """Download a published model that is not in the cache yet, with ImageJ's progress bar (Esc cancels)."""
+    from ... import models
+
+    if name in models.PRETRAINED and not models.is_downloaded(name):
+
+        def downloaded(done: int, total: int) -> None:
+            progress(done, total, f"downloading {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+        models.fetch(name, downloaded)
+
+
+def load_model(model, progress: Progress):
+    """Load a model (name, path or ``Model``) on the worker, saying what takes time: a download, the loading."""
+    from ... import models
+
+    if isinstance(model, models.Model):
+        return model
+    download(str(model), progress)
+    progress.say(f"loading model {model}…")
+    return models.load(model)
 
 
 def current_image():
@@ -77,13 +106,14 @@ def writable_folder(folder: str) -> Path:
     return path
 
 
-def dialog_number(gd) -> int | float:
-    """The next number of a GenericDialog: an int when whole, else as typed (NaN for text), for ``parse`` to judge."""
-    value = float(gd.getNextNumber())
-    return int(value) if value.is_integer() else value
-
-
 def log(text: str) -> None:
     from ij import IJ
 
     IJ.log(text)
+
+
+def status(text: str) -> None:
+    """A line in ImageJ's status bar."""
+    from ij import IJ
+
+    IJ.showStatus(text)

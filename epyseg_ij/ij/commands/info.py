@@ -1,7 +1,7 @@
-"""The small commands: EPySeg Models..., About EPySeg..., and the string-API helpers of ``PyBridge.call``.
+"""The small commands: About EPySeg..., and the string-API helpers of ``PyBridge.call``.
 
-list = call("epyseg.bridge.PyBridge.call", "models");
-call("epyseg.bridge.PyBridge.call", "cancel");   // also: ping, status, last_error, about
+text = call("epyseg.bridge.PyBridge.call", "about");
+call("epyseg.bridge.PyBridge.call", "cancel");   // also: ping, status, last_error
 """
 
 from __future__ import annotations
@@ -10,42 +10,32 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from ... import __version__
+from .. import dialogs
 from ..service import Reply, Request, Service, command
 from ._common import log, options
 
 
-@command("models")
-def list_models(request: Request, service: Service) -> Reply:
-    """The models known by name, one per line: ``name<TAB>kind<TAB>ready|missing<TAB>description``."""
-    options(request, service, "EPySeg Models", ())
-    from ... import models
-
-    lines = [
-        f"{m.name}\t{m.kind}\t{'ready' if m.available else 'missing'}\t{m.description}" for m in models.list_models()
-    ]
-    lines += [f"{name}\tsession\tready\tregistered from Python" for name in sorted(service.models)]
-    if request.display:
-        log("EPySeg models:\n" + "\n".join("  " + line.replace("\t", "  ") for line in lines))
-    return Reply("\n".join(lines))
-
-
 @command("about", "version")
 def about(request: Request, service: Service) -> Reply:
-    """Versions of epyseg-ij, ImageJ, Python and TensorFlow."""
+    """Versions, where the models are, whether TensorFlow uses a GPU, and links."""
     options(request, service, "About EPySeg", ())
-    text = version_text(service)
+    gpu = service.compute(_gpu, what="About EPySeg")
+    text = version_text(service, gpu)
     if request.display:
         if service.headless:
             log(text)
         else:
             from ij import IJ
 
-            IJ.showMessage("About EPySeg", text)
-    return Reply(text)
+            IJ.showMessage("About EPySeg", _html(text))
+    return Reply(text, {"gpu": gpu})
 
 
-def version_text(service: Service) -> str:
+def version_text(service: Service, gpu: str) -> str:
+    """What About shows: versions, the model folders, the GPU and the links, one fact a line."""
     from ij import IJ
+
+    from ... import models
 
     tf_version = "not installed"
     for package in ("tensorflow-cpu", "tensorflow"):
@@ -54,11 +44,38 @@ def version_text(service: Service) -> str:
             break
         except PackageNotFoundError:
             continue
-    return (
-        f"epyseg-ij {__version__}: EPySeg-style segmentation of epithelia\n"
+    lines = [
+        f"epyseg-ij {__version__}: EPySeg-style segmentation of epithelia",
         f"ImageJ {IJ.getFullVersion()} ({'headless' if service.headless else 'GUI'}), "
-        f"Python {sys.version.split()[0]}, TensorFlow {tf_version}"
-    )
+        f"Python {sys.version.split()[0]}, TensorFlow {tf_version}",
+        f"Your models: {models.home() / 'models'}",
+        f"Downloaded models: {models.home() / 'pretrained'}",
+        f"GPU: {gpu}",
+        f"EPySeg: {dialogs.EPYSEG}",
+        f"Paper: Aigouy et al. 2020, Development, {dialogs.PAPER}",
+    ]
+    return "\n".join(lines)
+
+
+def _gpu(progress) -> str:
+    """The GPUs TensorFlow uses, or why none (on the worker: TensorFlow may still have to be imported)."""
+    progress.say("checking TensorFlow…")
+    from ..._tf import tf
+
+    gpus = tf().config.list_physical_devices("GPU")
+    if not gpus:
+        return "none: TensorFlow runs on the CPU"
+    names = [tf().config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return "used: " + ", ".join(names)
+
+
+def _html(text: str) -> str:
+    """The About text as HTML, its links clickable."""
+    import html
+    import re
+
+    escaped = html.escape(text).replace("\n", "<br>")
+    return "<html>" + re.sub(r"(https?://\S+)", r'<a href="\1">\1</a>', escaped) + "</html>"
 
 
 @command("ping")

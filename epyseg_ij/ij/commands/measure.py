@@ -13,7 +13,7 @@ from ...errors import InputError
 from .. import convert
 from ..options import Option
 from ..service import Reply, Request, Service, command
-from ._common import current_image, options, stem, writable_folder
+from ._common import current_image, options, status, stem, writable_folder
 from ._results import cell_results, check_new_files, display, labels_imageplus, roi_array, save_files, stack_rois
 
 MEASURE = "EPySeg Measure"
@@ -38,7 +38,8 @@ def measure_cells(request: Request, service: Service) -> Reply:
     save = writable_folder(values["save"]) if values["save"] else None
     if save is not None and not values["overwrite"]:
         check_new_files(save, stem(imp), values["output"])
-    labels = service.compute(_as_labels, array, axes, what=MEASURE)
+    labels = service.compute(_as_labels, array, axes, what=f"{MEASURE} {imp.getTitle()}", unit="planes")
+    status(f"{MEASURE} {imp.getTitle()}: tracing the cells…")
     labels_imp = labels_imageplus(labels, axes, f"{stem(imp)}-labels", convert.calibration_of(imp))
     rois = stack_rois(labels, axes, labels_imp)
     objects: dict[str, Any] = {"cells": sum(len(plane) for plane in rois)}
@@ -64,7 +65,10 @@ def _as_labels(array: np.ndarray, axes: str, progress) -> np.ndarray:
         if not set(np.unique(array).tolist()) <= {0, 255}:
             raise InputError("an 8-bit image must be an outline mask (0 and 255 only) to be measured")
         planes = array.reshape(-1, *array.shape[-2:])
-        out = [labels_from_outlines(p) for p in planes]
+        out = []
+        for plane in planes:
+            out.append(labels_from_outlines(plane))
+            progress(len(out), len(planes))
         dtype = np.uint32 if any(o.dtype == np.uint32 for o in out) else np.uint16
         return np.stack([o.astype(dtype) for o in out]).reshape(array.shape)
     if array.dtype == np.float32:

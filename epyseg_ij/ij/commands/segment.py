@@ -9,19 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...errors import Cancelled, InputError
+from ...errors import InputError
 from .. import convert
-from ..options import Option, format_options
+from ..dialogs import Form, help_page
+from ..options import Option
 from ..service import Reply, Request, Service, command
 from ._common import (
     channel_index,
     check_size,
     current_image,
-    dialog_number,
+    load_model,
     log,
     n_channels,
     options,
     source_file,
+    status,
     stem,
     writable_folder,
 )
@@ -36,22 +38,53 @@ from ._results import (
     stack_rois,
 )
 
-OUTPUTS = ("labels", "outlines", "bonds", "rois", "results", "ta")
+OUTPUTS = ("labels", "outlines", "bonds", "rois", "results", "ta", "overlay")
 SEGMENT = "EPySeg Segment"
+# What each choice means, in the words of the dialog (short) and of its help page (long).
+OUTPUT_WORDS = {
+    "labels": "Label image (cell numbers)",
+    "outlines": "Outlines (8-bit, 1 px)",
+    "bonds": "Boundary probability",
+    "rois": "ROIs (one per cell)",
+    "results": "Results table",
+    "ta": "Tissue Analyzer mask",
+    "overlay": "Outlines over this image",
+}
+OUTPUT_HELP = {
+    "labels": "16-bit image, each cell its own number, 0 on the boundaries",
+    "outlines": "8-bit image, 255 on the 1-px cell boundaries (Tissue Analyzer's convention)",
+    "bonds": "32-bit boundary probability, from 0 to 1: the network's own answer",
+    "rois": "one ROI per cell, in the ROI Manager",
+    "results": "area, perimeter, centroid and number of neighbours of each cell, in calibrated units",
+    "ta": "Tissue Analyzer mask: handCorrection.tif in the image's Tissue Analyzer folder, ready to correct "
+    "(a mask you corrected is never replaced)",
+    "overlay": "the cell outlines as an overlay on the original image (its calibration kept)",
+}
+NORMALIZATION_HELP = "how intensities are rescaled to 0-1 for the network; keep the model's unless membranes are missed"
+NORMALIZATION_WORDS = {
+    "model": "as the model was trained (recommended)",
+    "minmax": "min-max: darkest pixel 0, brightest 1",
+    "percentile": "percentiles: 2% and 99.8% (a few bright spots ignored)",
+}
+TTA_WORDS = {
+    "none": "none (fastest)",
+    "flip": "8 flipped and rotated views, averaged (8x slower)",
+    "epyseg": "EPySeg's 13 passes (13x slower)",
+}
 SEGMENT_OPTIONS = (
-    Option("model", "str", "default", help="model name or .h5 path"),
+    Option("model", "str", "default", help="model name (see EPySeg Models...) or .h5 file"),
     Option("channel", "int", 0, minimum=0, maximum=999, help="membrane channel, from 1 (multichannel, RGB)"),
     Option("invert", "flag", False, help="dark membranes on a bright background"),
-    Option("normalization", "choice", "model", ("model", "minmax", "percentile")),
-    Option("tta", "choice", "none", ("none", "flip", "epyseg")),
-    Option("tile", "int", 0, minimum=0, help="tile size in px, 0 = the model's"),
-    Option("overlap", "int", 0, minimum=0, help="context between tiles in px, 0 = the model's"),
-    Option("batch", "int", 8, minimum=1, help="tiles per network call"),
-    Option("minimum", "int", 0, minimum=0, help="merge cells smaller than this (px)"),
+    Option("normalization", "choice", "model", ("model", "minmax", "percentile"), help=NORMALIZATION_HELP),
+    Option("tta", "choice", "none", ("none", "flip", "epyseg"), help="test-time augmentation: more views, fewer slips"),
+    Option("tile", "int", 0, minimum=0, help="the image is segmented in square tiles of this size, 0 = the model's"),
+    Option("overlap", "int", 0, minimum=0, help="context shared by neighbouring tiles in px, 0 = the model's"),
+    Option("batch", "int", 8, minimum=1, help="tiles per network call (lower it if memory runs out)"),
+    Option("minimum", "int", 0, minimum=0, help="merge cells smaller than this (px) into a neighbour"),
     Option("backend", "choice", "auto", ("auto", "tensorflow", "openvino"), help="where the network runs"),
-    Option("output", "words", ("labels", "rois", "results"), OUTPUTS),
+    Option("output", "words", ("labels", "rois", "results"), OUTPUTS, help="what to make"),
     Option("folder", "path", "", help="segment every image of this folder (TA layout) instead of the current one"),
-    Option("save", "path", "", help="folder for the result files"),
+    Option("save", "path", "", help="folder for the result files (none: nothing is written)"),
     Option("overwrite", "flag", False, help="replace existing results (never a hand-corrected TA mask)"),
 )
 
@@ -78,14 +111,19 @@ def segment(request: Request, service: Service) -> Reply:
     array, axes = convert.to_numpy(imp, channel)
     model = _model(values["model"], service)
     what = f"{SEGMENT} {imp.getTitle()}"
-    result = service.compute(_segment_array, array, axes, model, _engine_options(values), what=what)
-    return _reply(imp, result, values, source, save, model, request, service)
+    result = service.compute(_segment_array, array, axes, model, _engine_options(values), what=what, unit="tiles")
+    status(f"{what}: {int(sum(result.n_cells))} cells: making the outputs…")
+    reply = _reply(imp, result, values, source, save, model, request, service)
+    status(f"{what}: {reply.value} cells")
+    return reply
 
 
 def _segment_array(array, axes, model, engine_options, progress):
     from ...pipeline import segment as engine_segment
 
-    return engine_segment(array, model, axes=axes, progress=progress, **engine_options)
+    network = load_model(model, progress)
+    progress.say("running the network…")
+    return engine_segment(array, network, axes=axes, progress=progress, **engine_options)
 
 
 def _engine_options(values: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +147,9 @@ def _reply(imp, result, values, source, save, model, request, service) -> Reply:
     outputs = values["output"]
     name = stem(imp)
     objects, rois, table = _results(imp, result, outputs)
+    if "overlay" in outputs:
+        objects["overlay"] = _overlay(imp, rois)
+        imp.setOverlay(objects["overlay"])
     if "ta" in outputs:
         objects["ta"] = _write_ta(source, result.outlines, imp, model, values["overwrite"])
     if save is not None:
@@ -126,9 +167,9 @@ def _results(imp, result, outputs) -> tuple[dict[str, Any], list | None, dict | 
     name = stem(imp)
     objects: dict[str, Any] = {"cells": int(sum(result.n_cells))}
     labels_imp = rois = table = None
-    if {"labels", "rois", "results"} & set(outputs):
+    if {"labels", "rois", "results", "overlay"} & set(outputs):
         labels_imp = labels_imageplus(result.labels, result.axes, f"{name}-labels", calibration)
-    if {"rois", "results"} & set(outputs):
+    if {"rois", "results", "overlay"} & set(outputs):
         rois = stack_rois(result.labels, result.axes, labels_imp)
     if "labels" in outputs:
         objects["labels"] = labels_imp
@@ -142,6 +183,25 @@ def _results(imp, result, outputs) -> tuple[dict[str, Any], list | None, dict | 
         table = cell_results(result.labels, result.axes, rois, labels_imp)
         objects["results"] = convert.table_to_results(table)
     return objects, rois, table
+
+
+def _overlay(imp, rois: list[list]):
+    """The cells' outlines as an Overlay of the segmented image: copies of the ROIs, placed in its stack."""
+    from ij.gui import Overlay
+    from java.awt import Color
+
+    overlay = Overlay()
+    hyperstack, n_slices = bool(imp.isHyperStack()), int(imp.getNSlices())
+    for index, plane in enumerate(rois):
+        for roi in plane:
+            outline = roi.clone()
+            outline.setStrokeColor(Color.yellow)
+            if hyperstack:  # every channel of the plane's slice and frame
+                outline.setPosition(0, index % n_slices + 1, index // n_slices + 1)
+            elif len(rois) > 1:
+                outline.setPosition(index + 1)
+            overlay.add(outline)
+    return overlay
 
 
 def _check_ta(source: Path | None, overwrite: bool) -> None:
@@ -196,13 +256,20 @@ def _segment_folder(values, service: Service) -> Reply:
     engine_options = _engine_options(values)
 
     def run(progress):
+        done = []
+
         def on_file(report):
+            done.append(report)
             detail = f"{report.n_cells} cells, {report.seconds:.1f} s" if report.status == "written" else report.message
             log(f"EPySeg: {report.path.name}: {report.status} ({detail})")
 
+        def tiles(n: int, total: int) -> None:
+            progress(n, total, f"image {len(done) + 1}/{len(paths)}: {n}/{total} tiles")
+
+        network = load_model(model, progress)
         return batch.segment_files(
-            paths, model=model, ta=out_dir is None, out_dir=out_dir, overwrite=values["overwrite"],
-            on_file=on_file, progress=progress, channel=channel, **engine_options,
+            paths, model=network, ta=out_dir is None, out_dir=out_dir, overwrite=values["overwrite"],
+            on_file=on_file, progress=tiles, channel=channel, **engine_options,
         )  # fmt: skip
 
     reports = service.compute(run, what=f"{SEGMENT} {folder.name}")
@@ -212,48 +279,45 @@ def _segment_folder(values, service: Service) -> Reply:
     return Reply(summary, counts)
 
 
-def _dialog(imp, service: Service) -> str:
-    """The GUI dialog; its field labels start with the option keys, so the Recorder writes parseable options."""
-    from ij.gui import GenericDialog
+INTRO = (
+    "Finds the cells of an epithelium whose cell outlines are stained (e.g. E-cadherin): the current image "
+    "(2D, a stack or a time-lapse; one channel of a multichannel image) or every image of a folder. Outputs go to "
+    "ImageJ windows, to a folder (<i>Save results to</i>) and, for the <i>Tissue Analyzer mask</i>, into the "
+    "image's Tissue Analyzer folder, where you can correct it and then train a better model (EPySeg Train)."
+)
+REMEMBERED = ("model", "channel", "invert", "normalization", "tta", "tile", "overlap", "batch", "minimum", "output")
 
+
+def _dialog(imp, service: Service) -> dict[str, Any]:
+    """The GUI dialog: the published models are downloaded when chosen; an .h5 file or a folder may be browsed to."""
     from ... import models
 
-    names = [m.name for m in models.list_models() if m.available] + sorted(service.models)
-    gd = GenericDialog(SEGMENT)
-    gd.addChoice("Model", names, "default" if "default" in names else names[0])
-    if imp is None:
-        gd.addDirectoryField("Folder (segment all its images)", "")
-    elif n_channels(imp) > 1:
-        gd.addNumericField("Channel (membranes)", 1, 0)
-    gd.addCheckbox("Invert (dark membranes on bright background)", False)
-    gd.addChoice("Normalization", ["model", "minmax", "percentile"], "model")
-    gd.addChoice("TTA (test-time augmentation)", ["none", "flip", "epyseg"], "none")
-    gd.addNumericField("Tile size (px, 0 = model's)", 0, 0)
-    gd.addNumericField("Overlap (px, 0 = model's)", 0, 0)
-    gd.addNumericField("Batch (tiles per step)", 8, 0)
-    gd.addNumericField("Minimum cell size (px)", 0, 0)
-    gd.addChoice("Backend (where the network runs)", ["auto", "tensorflow", "openvino"], "auto")
+    choices = {o.key: o.choices for o in SEGMENT_OPTIONS}
+    known = {m.name: m.description + ("" if m.available else ", downloaded when used") for m in models.list_models()}
+    known.update({name: "registered from Python" for name in service.models})
+    form = Form(SEGMENT, remember=REMEMBERED)
     if imp is not None:
-        defaults = [o in ("labels", "rois", "results") for o in OUTPUTS]
-        gd.addCheckboxGroup(2, 3, list(OUTPUTS), defaults, ["Outputs"])
-    gd.addDirectoryField("Save results to (optional)", "")
-    gd.addCheckbox("Overwrite existing results", False)
-    gd.showDialog()
-    if gd.wasCanceled():
-        raise Cancelled(f"{SEGMENT} cancelled")
-    values: dict[str, Any] = {"model": str(gd.getNextChoice())}
-    if imp is None:
-        values["folder"] = str(gd.getNextString())
-    elif n_channels(imp) > 1:
-        values["channel"] = dialog_number(gd)
-    values["invert"] = bool(gd.getNextBoolean())
-    values["normalization"] = str(gd.getNextChoice())
-    values["tta"] = str(gd.getNextChoice())
-    for key in ("tile", "overlap", "batch", "minimum"):
-        values[key] = dialog_number(gd)
-    values["backend"] = str(gd.getNextChoice())
+        form.message(f"Segment {imp.getTitle()}, or a whole folder (below).")
+    form.choice("model", "Model", {name: f"{name} ({text})" for name, text in known.items()}, models.DEFAULT_MODEL)
+    form.text("model_file", "or a model file (.h5)", browse="file")
+    if imp is not None and n_channels(imp) > 1:
+        form.number("channel", "Membrane channel", 1)
+    form.flag("invert", "Dark membranes on a bright background", False)
+    form.choice("normalization", "Intensities", NORMALIZATION_WORDS, "model")
+    form.message("(rescaled to 0-1 for the network: keep the model's way unless the membranes are missed)")
+    form.choice("tta", "Test-time augmentation", TTA_WORDS, "none")
+    form.number("tile", "Tile size (0: the model's)", 0, "px")
+    form.number("overlap", "Tile overlap (0: the model's)", 0, "px")
+    form.number("batch", "Tiles per step", 8)
+    form.number("minimum", "Merge cells smaller than", 0, "px")
+    form.choice("backend", "Run the network with", {c: c for c in choices["backend"]}, "auto")
     if imp is not None:
-        values["output"] = tuple(o for o in OUTPUTS if gd.getNextBoolean())
-    values["save"] = str(gd.getNextString())
-    values["overwrite"] = bool(gd.getNextBoolean())
-    return format_options(values, SEGMENT_OPTIONS) or " "
+        form.words("output", OUTPUT_WORDS, ("labels", "rois", "results"), "Outputs")
+    form.text("folder", "Segment a folder instead", browse="folder")
+    form.text("save", "Save results to (optional)", browse="folder")
+    form.flag("overwrite", "Replace existing results (never a corrected mask)", False)
+    words = {"output": OUTPUT_HELP, "normalization": NORMALIZATION_WORDS, "tta": TTA_WORDS}
+    form.help(help_page(SEGMENT, INTRO, SEGMENT_OPTIONS, words))
+    values = form.show()
+    values["model"] = values.pop("model_file") or values["model"]
+    return values

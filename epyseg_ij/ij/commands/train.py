@@ -5,27 +5,29 @@ run("EPySeg Train", "data=[/data/wing;/data/eye] name=wing-v1 from=default epoch
 
 from __future__ import annotations
 
-from ...errors import Cancelled, EpysegError, InputError
-from ..options import Option, format_options
+from ... import data
+from ...errors import EpysegError, InputError
+from ..dialogs import Form, help_page
+from ..options import Option
 from ..service import Reply, Request, Service, command
-from ._common import dialog_number, log, options
+from ._common import load_model, log, options
 
 TRAIN = "EPySeg Train"
 TRAIN_OPTIONS = (
-    Option("data", "path", "", help="training folders (TA layout or image/mask pairs), separated by ';'"),
-    Option("name", "str", "", help="name of the new model"),
-    Option("from", "str", "", help="model to fine-tune (name or .h5 path); empty = a new network"),
-    Option("encoder", "str", "vgg16"),
-    Option("epochs", "int", 100, minimum=1),
+    Option("data", "path", "", help="training folders (Tissue Analyzer layout or image/mask pairs), separated by ';'"),
+    Option("name", "str", "", help="name of the new model (then segment with model=NAME)"),
+    Option("from", "str", "", help="model to fine-tune (name or .h5 path); empty: a new network from scratch"),
+    Option("encoder", "str", "vgg16", help="encoder of a new network (ignored when fine-tuning)"),
+    Option("epochs", "int", 100, minimum=1, help="passes over the training images; 20 are enough to fine-tune"),
     Option("steps", "int", 0, minimum=0, maximum=10_000_000, help="steps per epoch, 0 = cover the images once"),
-    Option("tile", "int", 256, minimum=32),
-    Option("batch", "int", 8, minimum=1),
+    Option("tile", "int", 256, minimum=32, help="training tile size in px (a multiple of 32)"),
+    Option("batch", "int", 8, minimum=1, help="tiles per training step (lower it if memory runs out)"),
     Option("validation", "float", 0.1, minimum=0, maximum=0.99, help="fraction of the images kept for validation"),
-    Option("channel", "int", 0, minimum=0, maximum=999),
-    Option("invert", "flag", False),
-    Option("corrected", "flag", False, help="only Tissue Analyzer masks corrected by hand"),
-    Option("resume", "flag", False),
-    Option("overwrite", "flag", False),
+    Option("channel", "int", 0, minimum=0, maximum=999, help="membrane channel, from 1 (multichannel images)"),
+    Option("invert", "flag", False, help="dark membranes on a bright background"),
+    Option("corrected", "flag", False, help="only Tissue Analyzer masks corrected by hand since EPySeg wrote them"),
+    Option("resume", "flag", False, help="continue an interrupted training of this name"),
+    Option("overwrite", "flag", False, help="replace an existing model of this name"),
 )
 
 
@@ -42,11 +44,15 @@ def train(request: Request, service: Service) -> Reply:
         raise InputError(f"{TRAIN}: give the training folders: data=[/path/one;/path/two]")
     if not values["name"]:
         raise InputError(f"{TRAIN}: give the new model a name: name=my-model")
+    found = _found(folders, values)
 
     def run(progress):
         def on_epoch(report):
             log(f"EPySeg: {values['name']}: {report.summary()}")
 
+        if values["from"]:
+            load_model(values["from"], progress)  # a published model is downloaded with a progress bar
+        progress.say("reading the training images…")
         return engine_train(
             folders, values["name"], base=values["from"] or None, encoder=values["encoder"],
             epochs=values["epochs"], tile=values["tile"], batch=values["batch"],
@@ -56,34 +62,65 @@ def train(request: Request, service: Service) -> Reply:
             on_epoch=on_epoch, on_step=progress.show, cancel=service.cancel_requested,
         )  # fmt: skip
 
-    result = service.compute(run, what=f"{TRAIN} {values['name']}: step")
-    log(f"EPySeg: model {values['name']!r} saved to {result.path} (best epoch {result.best_epoch})")
-    return Reply(str(result.path), {"path": str(result.path), "best_epoch": int(result.best_epoch)})
+    result = service.compute(run, what=f"{TRAIN} {values['name']}", unit="steps")
+    n_images = int(result.card.provenance.get("images", found["used"]))
+    n_train, n_val = (len(part) for part in data.split(range(n_images), values["validation"]))
+    log(
+        f"EPySeg: model {values['name']!r} saved to {result.path} (best epoch {result.best_epoch}); "
+        f"trained on {n_images} images: {n_train} for training, {n_val} for validation"
+    )
+    objects = {**found, "path": str(result.path), "best_epoch": int(result.best_epoch)}
+    objects.update(images=n_images, training=n_train, validation=n_val)
+    return Reply(str(result.path), objects)
 
 
-def _dialog(service: Service) -> str:
-    from ij.gui import GenericDialog
+def _found(folders: list[str], values: dict) -> dict[str, int]:
+    """Count the images and corrected masks in the data folders, and log how they will be used."""
+    pairs = data.find_pairs(folders)  # the same errors as training (missing folder, image without mask...)
+    corrected = sum(p.corrected is True for p in pairs)
+    machine = sum(p.corrected is False for p in pairs)
+    used = corrected if values["corrected"] else len(pairs)
+    n_train, n_val = (len(part) for part in data.split(range(used), values["validation"])) if used else (0, 0)
+    where = f"{len(folders)} folder{'s' * (len(folders) > 1)}"
+    log(
+        f"EPySeg: {TRAIN}: {len(pairs)} images with masks in {where}: {corrected} corrected by hand, {machine} "
+        f"unchanged machine masks, {len(pairs) - corrected - machine} of unknown origin (no epyseg-ij marker)"
+    )
+    which = "the corrected masks" if values["corrected"] else "all masks"
+    log(f"EPySeg: {TRAIN}: training on {which}: {n_train} images for training, {n_val} for validation")
+    return {"found": len(pairs), "corrected": corrected, "machine": machine, "used": used}
 
-    gd = GenericDialog(TRAIN)
-    gd.addDirectoryField("Data folder", "")
-    gd.addStringField("Name of the new model", "", 20)
-    gd.addStringField("From (model to fine-tune; empty = new)", "", 20)
-    gd.addNumericField("Epochs", 100, 0)
-    gd.addNumericField("Tile size (px)", 256, 0)
-    gd.addNumericField("Batch (tiles per step)", 8, 0)
-    gd.addCheckbox("Corrected masks only", False)
-    gd.addCheckbox("Overwrite an existing model", False)
-    gd.showDialog()
-    if gd.wasCanceled():
-        raise Cancelled(f"{TRAIN} cancelled")
-    values = {
-        "data": str(gd.getNextString()),
-        "name": str(gd.getNextString()),
-        "from": str(gd.getNextString()),
-        "epochs": dialog_number(gd),
-        "tile": dialog_number(gd),
-        "batch": dialog_number(gd),
-        "corrected": bool(gd.getNextBoolean()),
-        "overwrite": bool(gd.getNextBoolean()),
-    }
-    return format_options(values, TRAIN_OPTIONS) or " "
+
+# The words of the dialog and the help page for the choices.
+FROM_NEW = ""
+INTRO = (
+    "Teach a model your tissue: segment your images (EPySeg Segment, output <i>Tissue Analyzer mask</i>), correct "
+    "some <code>handCorrection.tif</code> masks in Tissue Analyzer or ImageJ, then train here <i>from</i> the "
+    "model you segmented with, on the <i>corrected</i> masks only, for a few epochs. Segment again with the new "
+    "model: masks you corrected are never replaced."
+)
+
+
+def _dialog(service: Service) -> dict:
+    """The GUI dialog, with the defaults of the correction loop: fine-tune the default model, 20 epochs, corrected
+    masks only."""
+    from ... import models
+
+    starts = {m.name: m.name for m in models.list_models() if m.kind != "classical"}
+    starts.update({name: f"{name} (this session)" for name in service.models})
+    starts[FROM_NEW] = "a new network (from scratch: needs many masks)"
+    form = Form(TRAIN, remember=("data", "from", "epochs", "tile", "batch", "validation", "corrected", "invert"))
+    form.message("Fine-tune a model on your corrected Tissue Analyzer masks (see Help).")
+    form.text("data", "Training data folder", browse="folder")
+    form.text("name", "Name of the new model", "")
+    form.choice("from", "Start from", starts, models.DEFAULT_MODEL)
+    form.number("epochs", "Epochs (passes over the images)", 20)
+    form.number("tile", "Tile size", 256, "px")
+    form.number("batch", "Tiles per step", 8)
+    form.number("validation", "Kept for validation", 0.1, "of the images")
+    form.flag("corrected", "Only masks corrected by hand (recommended)", True)
+    form.flag("invert", "Dark membranes on a bright background", False)
+    form.flag("resume", "Resume an interrupted training of this name", False)
+    form.flag("overwrite", "Replace an existing model of this name", False)
+    form.help(help_page(TRAIN, INTRO, TRAIN_OPTIONS, {}))
+    return form.show()
