@@ -1,13 +1,16 @@
-"""Overhead of epyseg-ij around the network, and peak memory on a 16384 x 16384 image.
+"""Overhead of epyseg-ij around the network on each backend, and peak memory on a 16384 x 16384 image.
 
-Prints one JSON object:
-  network_s_per_mpix     bare ``model.predict`` on exactly the tiles ``segment`` runs (2048 x 2048 image)
-  compiled_network_s_per_mpix  the same tiles through the compiled call ``segment`` uses (``Model.predict_batch``),
-                         which is faster than ``model.predict``; ``ratio_compiled`` divides by this one
-  end_to_end_s_per_mpix  ``segment`` with default options on the same image (normalise, tile, predict, stitch,
+Prints one JSON object. ``tensorflow`` and ``openvino`` each hold, on a 2048 x 2048 uint16 epithelium:
+  network_s_per_mpix     the backend's network on exactly the tiles ``segment`` runs, in its batches
+  end_to_end_s_per_mpix  ``segment(image, backend=...)`` with default options (normalise, tile, predict, stitch,
                          post-process to outlines and labels)
-  ratio                  end-to-end / network (target <= 1.25 on CPU)
-  peak_rss_mb_16k        peak resident memory of a fresh process that segments a 16384 x 16384 uint16 image
+  ratio                  end-to-end / network (target <= 1.25 on CPU with the faster backend)
+  postprocess_s_per_mpix decoding the network's maps, choosing markers and finding cells (``cells``), alone
+  postprocess_share      post-processing / end-to-end (to keep under 0.2)
+then:
+  faster                 the backend with the faster end-to-end time; ``ratio`` and ``postprocess_share`` are its
+  peak_rss_mb_16k        peak resident memory (MiB) of a fresh process that segments a 16384 x 16384 uint16 image
+                         with the faster backend (``seconds_16k``, ``cells_16k``: its time and cells)
 
 Usage: python bench/overhead.py [--model NAME|PATH] [--size 2048] [--big 16384] [--repeat 2]
 Without a model the shipped default is used (or, if absent, a randomly initialised Linknet-vgg16, EPySeg's network).
@@ -23,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+BACKENDS = ("tensorflow", "openvino")
 
 
 def tissue(size: int, seed: int = 0) -> np.ndarray:
@@ -48,27 +53,42 @@ def model_path(name: str | None) -> str:
     return str(path)
 
 
-def network_seconds(model, image: np.ndarray, repeat: int) -> tuple[float, float]:
-    """model.predict, then the compiled call, on the tiles segment() builds, in the same batches."""
+def tiling_of(model):
     from epyseg_ij import predict
 
-    tiling = predict.Tiling(model.card.tile, model.card.overlap)
+    return predict.Tiling(model.card.tile, model.card.overlap)
+
+
+def network_seconds(run, model, image: np.ndarray, repeat: int) -> float:
+    """The backend's network on the tiles segment() builds, in the same batches."""
+    from epyseg_ij import predict
+
+    tiling = tiling_of(model)
     margin = tiling.overlap // 2
     win, starts = predict.axis_windows(image.shape[0], tiling.tile, margin)
-    intensity = predict.intensity_range(image)
+    intensity = predict.intensity_range(image, model.card.normalization)
     tiles = np.stack([
         intensity(predict.read_window(image, y - margin, x - margin, win, win)) for y in starts for x in starts
     ])[..., None]  # fmt: skip
     batches = [tiles[i : i + tiling.batch] for i in range(0, len(tiles), tiling.batch)]
-    runs = {
-        "predict": lambda: model.keras.predict(tiles, batch_size=tiling.batch, verbose=0),
-        "compiled": lambda: [model.predict_batch(b) for b in batches],
-    }
-    best = {}
-    for name, run in runs.items():
-        run()  # warm-up
-        best[name] = min(_seconds(run) for _ in range(repeat))
-    return best["predict"], best["compiled"]
+    run(batches[0])  # warm-up
+    return min(_seconds(lambda: [run(b) for b in batches]) for _ in range(repeat))
+
+
+def postprocess_seconds(run, model, image: np.ndarray, repeat: int) -> float:
+    """What ``segment`` does after the network: decode the maps, choose markers, find cells."""
+    from epyseg_ij import cells, postprocess, predict
+
+    intensity = predict.intensity_range(image, model.card.normalization)
+    rows = list(predict.predict_rows(image, run, tiling_of(model), intensity, predict.tta_transforms("none")))
+    merge_below = cells.WEAK_INTERFACE if model.card.outputs == "epyseg7" else None
+
+    def post() -> None:
+        decoded = [postprocess.decode(probs, model.card.outputs) for _, probs in rows]
+        bonds, code = (np.concatenate(maps) for maps in zip(*decoded, strict=True))
+        cells.find_cells(bonds, cells.choose_markers(code), 0, merge_below)
+
+    return min(_seconds(post) for _ in range(repeat))
 
 
 def _seconds(run) -> float:
@@ -77,23 +97,40 @@ def _seconds(run) -> float:
     return time.perf_counter() - start
 
 
-def end_to_end_seconds(model, image: np.ndarray, repeat: int) -> float:
+def end_to_end_seconds(model, image: np.ndarray, backend: str, repeat: int) -> float:
     import epyseg_ij
 
-    epyseg_ij.segment(image[:256, :256], model)  # warm-up (tracing)
-    return min(_seconds(lambda: epyseg_ij.segment(image, model)) for _ in range(repeat))
+    epyseg_ij.segment(image[:256, :256], model, backend=backend)  # warm-up (tracing)
+    return min(_seconds(lambda: epyseg_ij.segment(image, model, backend=backend)) for _ in range(repeat))
 
 
-def peak_rss_child(model: str, size: int) -> None:
-    """Run in a fresh process: segment one big image, print the peak RSS in MB."""
+def peak_rss_child(model: str, size: int, backend: str) -> None:
+    """Run in a fresh process: segment one big image, print the peak RSS in MiB."""
     import epyseg_ij
 
     image = tissue(size)
     start = time.perf_counter()
-    result = epyseg_ij.segment(image, model)
+    result = epyseg_ij.segment(image, model, backend=backend)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_rss_mb": round(peak), "seconds": round(seconds, 1), "cells": result.n_cells[0]}))
+
+
+def backend_figures(model, image: np.ndarray, backend: str, repeat: int) -> dict:
+    from epyseg_ij import backends
+
+    run = backends.predictor(model, backend)
+    mpix = image.size / 1e6
+    network = network_seconds(run, model, image, repeat) / mpix
+    end_to_end = end_to_end_seconds(model, image, backend, repeat) / mpix
+    post = postprocess_seconds(run, model, image, repeat) / mpix
+    return {
+        "network_s_per_mpix": round(network, 3),
+        "end_to_end_s_per_mpix": round(end_to_end, 3),
+        "ratio": round(end_to_end / network, 3),
+        "postprocess_s_per_mpix": round(post, 3),
+        "postprocess_share": round(post / end_to_end, 3),
+    }
 
 
 def main() -> None:
@@ -104,31 +141,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="256 px, 512 px for memory, one repeat (a smoke run)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.size, args.big, args.repeat = 256, 512, 1
     if args.child:
-        return peak_rss_child(args.model, args.big)
+        return peak_rss_child(args.model, args.big, args.backend)
     from epyseg_ij import models
 
     name = model_path(args.model)
     model = models.load(name)
     image = tissue(args.size)
-    mpix = image.size / 1e6
-    network, compiled = (s / mpix for s in network_seconds(model, image, args.repeat))
-    end_to_end = end_to_end_seconds(model, image, args.repeat) / mpix
-    report = {
-        "model": model.name,
-        "encoder": model.card.encoder,
-        "image": list(image.shape),
-        "network_s_per_mpix": round(network, 3),
-        "end_to_end_s_per_mpix": round(end_to_end, 3),
-        "ratio": round(end_to_end / network, 3),
-        "compiled_network_s_per_mpix": round(compiled, 3),
-        "ratio_compiled": round(end_to_end / compiled, 3),
-    }
+    report: dict = {"model": model.name, "encoder": model.card.encoder, "image": list(image.shape)}
+    report |= {backend: backend_figures(model, image, backend, args.repeat) for backend in BACKENDS}
+    faster = min(BACKENDS, key=lambda b: report[b]["end_to_end_s_per_mpix"])
+    report |= {"faster": faster, "ratio": report[faster]["ratio"]}
+    report["postprocess_share"] = report[faster]["postprocess_share"]
     if args.big:
-        child = [sys.executable, __file__, "--child", "--model", name, "--big", str(args.big)]
+        child = [sys.executable, __file__, "--child", "--model", name, "--big", str(args.big), "--backend", faster]
         big = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
         report |= {"peak_rss_mb_16k": big["peak_rss_mb"], "seconds_16k": big["seconds"], "cells_16k": big["cells"]}
     print(json.dumps(report))

@@ -14,8 +14,18 @@ TINY_TRAINING = ["--encoder", "resnet18", "--tile", "64", "--batch", "2", "--ste
 
 # script, quick arguments, keys its JSON must hold, whether it needs ../shared/data
 QUICK = [
-    ("network_speed.py", ["--quick"], {"default", "vgg16 (EPySeg)"}, False),
-    ("overhead.py", ["--quick"], {"network_s_per_mpix", "end_to_end_s_per_mpix", "ratio", "peak_rss_mb_16k"}, False),
+    (
+        "network_speed.py",
+        ["--quick"],
+        {"tensorflow_s_per_mpix", "openvino_s_per_mpix", "openvino_speedup", "max_abs_difference"},
+        False,
+    ),
+    (
+        "overhead.py",
+        ["--quick"],
+        {"tensorflow", "openvino", "faster", "ratio", "postprocess_share", "peak_rss_mb_16k"},
+        False,
+    ),
     ("transfer.py", ["--quick"], {"to_numpy_gbps", "to_imageplus_gbps", "macro_roundtrip_ms"}, False),
     (
         "train_pipeline.py",
@@ -28,6 +38,13 @@ QUICK = [
     ("real_quality.py", ["--quick"], {"models", "missing", "quick"}, False),
     ("finetune_gain.py", ["--quick"], {"before", "after", "gain", "train_minutes"}, True),
 ]
+
+
+RUN_ELSEWHERE = {"epyseg_reference.py": "by epyseg_side_by_side.py", "synth_realism.py": "by test_synth_features"}
+
+
+def test_every_bench_script_is_run():
+    assert {p.name for p in (REPO / "bench").glob("*.py")} == {q[0] for q in QUICK} | set(RUN_ELSEWHERE)
 
 
 @pytest.mark.parametrize(("script", "args", "keys", "needs_data"), QUICK, ids=[q[0] for q in QUICK])
