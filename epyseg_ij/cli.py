@@ -255,8 +255,7 @@ def _run_macro(args) -> int:
     from .ij import end_process, run_macro_file
 
     status = run_macro_file(args.file, args.arg, gui=args.gui)
-    if args.gui:
-        end_process(status)  # idle AWT threads would keep the process alive
+    end_process(status)  # with a display (--gui, or the private one), idle AWT threads would keep the process up
     return status
 
 
@@ -268,8 +267,9 @@ def _add_fiji(sub) -> None:
 def _run_fiji(args) -> int:
     from .ij import end_process, open_gui
 
-    end_process(open_gui(args.fiji_dir))
-    return 0
+    status = open_gui(args.fiji_dir)
+    end_process(status)
+    return status
 
 
 COMMANDS = {

@@ -1,8 +1,13 @@
-"""What the command line starts: a macro file in the embedded ImageJ, or the ImageJ/Fiji GUI with EPySeg.
+"""What the command line starts: a macro or Jython script in the embedded ImageJ, or the ImageJ/Fiji GUI with EPySeg.
 
 Macros run on the calling thread through ``epyseg.bridge.MacroRun``: the first error stops the macro (ImageJ's own
 or an EPySeg command's) and is reported as one line, ``epyseg-ij: macro error in line N: ...``; ``exit`` is a normal
-end. Macro files are read as ImageJ reads them: UTF-8, else Latin-1.
+end. Macro files are read as ImageJ reads them: UTF-8, else Latin-1. ``.py`` files run as Jython scripts
+(``epyseg.bridge.ScriptRun``), with the same one-line errors.
+
+``epyseg-ij macro`` without ``--gui`` runs ImageJ on a private, invisible display (``display``, Xvfb) when Xvfb is
+installed, so that ImageJ's own commands work as in Fiji's ``--headless``; nobody is at that screen
+(``epyseg.bridge.NoPerson``): dialogs take their defaults, and what waits for a person stops the macro.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EpysegError, InputError
-from . import runtime
+from . import display, runtime
 
 log = logging.getLogger(__name__)
 
 MAX_MACRO_BYTES = 16 * 2**20  # a macro file is text; anything larger is not one
+MACRO_SUFFIXES = (".ijm", ".txt", ".mac")  # what ImageJ runs as a macro
+SCRIPT_SUFFIXES = (".py",)  # Jython scripts
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class MacroResult:
     line: int = 0
     exited: bool = False
     cancelled: bool = False
+    kind: str = "macro"  # or "script" (Jython)
 
     @property
     def status(self) -> int:
@@ -44,23 +52,14 @@ class MacroResult:
             return ""
         if self.cancelled:
             return f"epyseg-ij: {self.error}"
-        return f"epyseg-ij: macro error{f' in line {self.line}' if self.line else ''}: {self.error}"
+        return f"epyseg-ij: {self.kind} error{f' in line {self.line}' if self.line else ''}: {self.error}"
 
 
 def execute(code: str, arg: str = "") -> MacroResult:
     """Run ImageJ macro code on this thread, in this process's ImageJ (started headless if needed)."""
     if runtime.current() is None:
         runtime.start()
-    run = runtime.bridge_class("MacroRun").run(code, arg)
-    error = run.getError()
-    value = run.getValue()
-    return MacroResult(
-        value=None if value is None else str(value),
-        error=None if error is None else str(error),
-        line=int(run.getLine()),
-        exited=bool(run.isExit()),
-        cancelled=bool(run.isCancelled()),
-    )
+    return _ended(runtime.bridge_class("MacroRun").run(code, arg))
 
 
 def run_macro(code: str, arg: str = "") -> str | None:
@@ -103,15 +102,19 @@ def read_macro(path: str | os.PathLike) -> str:
 
 
 def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) -> int:
-    """``epyseg-ij macro FILE.ijm``: run a macro file with the service up; its log goes to stdout.
+    """``epyseg-ij macro FILE``: run a macro (``.ijm``) or Jython script (``.py``) with the service up; its log goes
+    to stdout.
 
-    Returns the exit status: 0 when the macro ran to its end or stopped with ``exit`` (Fiji's status too; the
-    message of ``exit("...")`` goes to stdout), 1 after a macro error (one line on stderr), 130 when cancelled,
-    2 when it could not start.
+    Without ``gui``, a new ImageJ runs on a private invisible display when Xvfb is installed (every ImageJ command
+    works, nobody answers dialogs), else truly headless (only the EPySeg commands); an ImageJ already running in
+    this process is used as it is. Returns the exit status: 0 when the macro ran to its end or stopped with
+    ``exit`` (Fiji's status too; the message of ``exit("...")`` goes to stdout), 1 after a macro error (one line on
+    stderr), 130 when cancelled, 2 when it could not start.
     """
     try:
-        code = read_macro(path)
-        imagej = runtime.start(headless=not gui)
+        script = _kind(path) == "script"
+        code = read_macro(path)  # a script is checked as a macro is: a readable text file
+        imagej = _start(gui)
     except EpysegError as error:
         print(f"epyseg-ij: error: {error}", file=sys.stderr)
         return 2
@@ -122,12 +125,61 @@ def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) ->
 
         System.setProperty("epyseg.errors", "log")  # no modal dialog for EPySeg's errors (ImageJ's go to stdout)
     log_length = len(str(IJ.getLog() or ""))
-    result = execute(code, arg)
+    result = execute_script(path, arg) if script else execute(code, arg)
     if not imagej.headless and IJ.getInstance() is None:
         _echo_log(log_length)  # without an ImageJ window the log went to a Log window, or nowhere
     if result.error is not None:
         print(result.message(), file=sys.stderr)
     return result.status
+
+
+def execute_script(path: str | os.PathLike, arg: str = "") -> MacroResult:
+    """Run a Jython script file on this thread, in this process's ImageJ (started headless if needed)."""
+    if runtime.current() is None:
+        runtime.start()
+    return _ended(runtime.bridge_class("ScriptRun").run(str(Path(path).resolve()), arg), "script")
+
+
+def _ended(run, kind: str = "macro") -> MacroResult:
+    """How an ``epyseg.bridge.MacroRun`` (or ``ScriptRun``, kind "script") ended."""
+    error = run.getError()
+    value = run.getValue()
+    return MacroResult(
+        value=None if value is None else str(value),
+        error=None if error is None else str(error),
+        line=int(run.getLine()),
+        exited=bool(run.isExit()),
+        cancelled=bool(run.isCancelled()),
+        kind=kind,
+    )
+
+
+def _kind(path: str | os.PathLike) -> str:
+    """The kind of file, ``macro`` or ``script``, by its extension; ``InputError`` for others."""
+    suffix = Path(path).suffix.lower()
+    if suffix in MACRO_SUFFIXES:
+        return "macro"
+    if suffix in SCRIPT_SUFFIXES:
+        return "script"
+    known = ", ".join(MACRO_SUFFIXES + SCRIPT_SUFFIXES)
+    raise InputError(f"{path} is not a macro file: its name must end in {known} (.py runs as a Jython script)")
+
+
+def _start(gui: bool) -> runtime.ImageJ:
+    """The ImageJ for a macro: a display with ``gui``; else the private one when Xvfb is there, or headless."""
+    if gui:
+        return runtime.start(headless=False)
+    if runtime.current() is not None:
+        return runtime.current()
+    if not display.available():
+        return runtime.start()
+    display.start()
+    imagej = runtime.start(headless=False)
+    from . import service
+
+    service.get().interactive = False  # the commands take their options, or their defaults, never a dialog
+    runtime.bridge_class("NoPerson").install()
+    return imagej
 
 
 def _echo_log(start: int) -> None:
@@ -162,7 +214,13 @@ def open_gui(fiji_dir: str | os.PathLike | None = None) -> int:
 
 
 def end_process(status: int) -> None:
-    """End the process now (after a GUI session): idle AWT and Java pool threads would keep the JVM up a while."""
+    """End the process now when ImageJ has a display: idle AWT and Java pool threads would keep the JVM up a while.
+
+    Does nothing headless (or before ImageJ started), where the process ends normally.
+    """
+    imagej = runtime.current()
+    if imagej is None or imagej.headless:
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     from java.lang import System

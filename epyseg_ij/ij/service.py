@@ -117,6 +117,7 @@ class Service:
         self.worker = Worker()
         self.last_error: str | None = None
         self.models: dict[str, Any] = {}  # models registered from Python, usable by name in ImageJ
+        self.interactive = not self.headless  # a person answers dialogs (False on epyseg-ij's private display)
         self.status = "idle"
         self._cancel = threading.Event()
         self._busy = threading.Event()

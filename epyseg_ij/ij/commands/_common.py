@@ -22,7 +22,7 @@ def options(request: Request, service: Service, command: str, spec, dialog=None)
     the recorded line does what the dialog did.
     """
     text = request.options
-    if text is None and not service.headless and dialog is not None:
+    if text is None and service.interactive and dialog is not None:
         text = format_options(dialog(), spec)
         dialogs.record(command, text)
     return parse(text, spec, command)

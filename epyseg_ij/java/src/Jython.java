@@ -1,8 +1,8 @@
 import epyseg.bridge.BridgeException;
 import epyseg.bridge.PyBridge;
+import epyseg.bridge.ScriptRun;
 import ij.IJ;
 import ij.plugin.PlugInInterpreter;
-import java.io.File;
 import org.python.core.Py;
 import org.python.core.PyException;
 import org.python.core.PyObject;
@@ -15,23 +15,13 @@ import org.python.util.PythonInterpreter;
  * of its {@code result} variable, if any.
  */
 public class Jython extends PlugInInterpreter {
-    private static final String DEBIAN_HOME = "/usr/share/jython";
     private String returnValue = "";
 
     @Override
     public String run(String script, String arg) {
-        if (System.getProperty("python.home") == null && new File(DEBIAN_HOME).isDirectory()) {
-            System.setProperty("python.home", DEBIAN_HOME);
-        }
-        if (System.getProperty("python.cachedir.skip") == null) {
-            System.setProperty("python.cachedir.skip", "true");
-        }
         returnValue = "";
-        PythonInterpreter pi = new PythonInterpreter();
+        PythonInterpreter pi = ScriptRun.interpreter(arg);
         try {
-            pi.getSystemState().setClassLoader(IJ.getClassLoader());
-            pi.set("_ij_argument", arg == null ? "" : arg);
-            pi.exec("def getArgument():\n    return _ij_argument\n");
             pi.exec(script);
             PyObject result = pi.get("result");
             if (result != null && result != Py.None) {

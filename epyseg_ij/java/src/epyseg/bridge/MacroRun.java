@@ -3,6 +3,9 @@ package epyseg.bridge;
 import ij.IJ;
 import ij.macro.Interpreter;
 import ij.macro.QuietInterpreter;
+import java.awt.GraphicsEnvironment;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One macro run by epyseg-ij on the calling thread, and how it ended: its value, or the error that stopped it (with
@@ -18,8 +21,12 @@ public final class MacroRun {
     private static final ThreadLocal<MacroRun> CURRENT = new ThreadLocal<MacroRun>();
     private static final String CANCELED = "Macro canceled"; // ImageJ's way to unwind a macro (ij.Macro)
     private static final String MACRO_THREAD = "_Macro$"; // what ImageJ's Macro_Runner appends to a thread's name
+    private static final Set<MacroRun> LIVE = ConcurrentHashMap.newKeySet();
+    private static final String DISPLAY_HINT = "install Xvfb, with which epyseg-ij macro runs ImageJ on a private"
+            + " display, or run the macro with --gui";
 
     private final QuietInterpreter interpreter = new QuietInterpreter();
+    private final Thread thread = Thread.currentThread();
     private String value;
     private String error;
     private int line;
@@ -40,11 +47,13 @@ public final class MacroRun {
             thread.setName(thread.getName() + MACRO_THREAD);
         }
         IJ.getErrorMessage(); // forget an older error
+        LIVE.add(run);
         try {
             run.value = run.interpreter.run(code, arg == null ? "" : arg);
         } catch (Throwable t) { // ImageJ unwinds macros with exceptions; none may reach the caller
             run.stopped(t);
         } finally {
+            LIVE.remove(run);
             String name = thread.getName(); // keep what ImageJ added meanwhile ("Run$_", which its options need)
             if (renamed && name.endsWith(MACRO_THREAD)) {
                 thread.setName(name.substring(0, name.length() - MACRO_THREAD.length()));
@@ -56,7 +65,7 @@ public final class MacroRun {
             }
         }
         if (run.error == null && !run.exited && run.interpreter.getErrorMessage() != null) {
-            run.failed(run.interpreter.getErrorMessage(), run.errorLine());
+            run.failed(withHint(run.interpreter.getErrorMessage()), run.errorLine());
         }
         return run;
     }
@@ -64,6 +73,33 @@ public final class MacroRun {
     /** The run bound to this thread, or null outside {@link #run}. */
     public static MacroRun current() {
         return CURRENT.get();
+    }
+
+    /** The runs going on now, on any thread. */
+    static Set<MacroRun> live() {
+        return LIVE;
+    }
+
+    /** The thread this run's macro runs on. */
+    Thread thread() {
+        return thread;
+    }
+
+    /**
+     * Stops this run's macro after the statement it is executing, with an error (from another thread: the macro's
+     * own thread is blocked in that statement, e.g. waiting for a dialog that is about to be closed).
+     */
+    void stopWith(String message) {
+        if (error == null) {
+            failed(message, PyBridge.lineNumber(interpreter));
+        }
+        interpreter.setIgnoreErrors(true);
+        interpreter.stop();
+    }
+
+    /** The macro line being executed. */
+    int currentLine() {
+        return PyBridge.lineNumber(interpreter);
     }
 
     /** Stops this run's macro with an EPySeg error (or cancellation), without a dialog. */
@@ -82,7 +118,7 @@ public final class MacroRun {
         }
         boolean canceled = t instanceof RuntimeException && CANCELED.equals(t.getMessage());
         if (canceled && interpreter.getErrorMessage() != null) {
-            failed(interpreter.getErrorMessage(), errorLine());
+            failed(withHint(interpreter.getErrorMessage()), errorLine());
         } else if (canceled && thrownBy(t, "ij.macro.Functions", "exit")) {
             exited = true;
         } else if (canceled) {
@@ -128,6 +164,14 @@ public final class MacroRun {
         return name == null ? "a window" : name.substring(name.lastIndexOf('.') + 1);
     }
 
+    /** A headless ImageJ knows only the plug-in commands: say so where it reports one of its own as unknown. */
+    private static String withHint(String message) {
+        if (GraphicsEnvironment.isHeadless() && message.startsWith("Unrecognized command")) {
+            return message + " (headless ImageJ has only the EPySeg commands: " + DISPLAY_HINT + ")";
+        }
+        return message;
+    }
+
     private static String oneLine(String text) {
         return text.trim().replaceAll("\\s*\\n\\s*", " ");
     }
@@ -135,8 +179,7 @@ public final class MacroRun {
     static String describe(Throwable t) {
         String name = t.getClass().getSimpleName();
         if (t instanceof java.awt.HeadlessException) {
-            return "ImageJ needs a display here (" + imagejClass(t) + "): run the macro with --gui (under xvfb-run"
-                    + " without a screen)";
+            return "ImageJ needs a display here (" + imagejClass(t) + "): " + DISPLAY_HINT;
         }
         if (t instanceof OutOfMemoryError) {
             return "ImageJ ran out of memory (" + t.getMessage() + ")";

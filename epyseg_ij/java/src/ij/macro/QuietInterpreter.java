@@ -18,6 +18,11 @@ public class QuietInterpreter extends Interpreter {
         errorLine = lineNumber;
     }
 
+    /** Ends the macro after the statement being executed (callable from another thread). */
+    public void stop() {
+        done = true;
+    }
+
     /** The line of the interpreter error that stopped the macro; 0 when none did. */
     public int getErrorLineNumber() {
         return errorLine;
