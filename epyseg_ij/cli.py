@@ -272,6 +272,28 @@ def _run_fiji(args) -> int:
     return status
 
 
+def _add_install_fiji(sub) -> None:
+    p = sub.add_parser("install-fiji", help="make your Fiji (2.17+) start in Python mode with EPySeg (or undo it)")
+    p.add_argument("fiji_dir", type=Path, metavar="FIJI_DIR", help="the Fiji.app folder")
+    p.add_argument("--python", type=Path, metavar="DIR", help="the Python environment for Fiji (default: this one)")
+    p.add_argument("--uninstall", action="store_true", help="put back what install-fiji changed")
+
+
+def _run_install_fiji(args) -> int:
+    from .ij import install
+
+    report = install.uninstall(args.fiji_dir) if args.uninstall else install.install(args.fiji_dir, args.python)
+    for warning in report.warnings:
+        print(f"epyseg-ij: warning: {warning}", file=sys.stderr)
+    for path in report.changed:
+        print(f"changed {path}")
+    backups = args.fiji_dir / install.STATE.parent
+    print(f"{len(report.changed)} files changed, {len(report.backups)} backed up (in {backups})")
+    if report.changed and not args.uninstall:
+        print("start Fiji: Plugins > EPySeg runs in this Python environment")
+    return 0
+
+
 COMMANDS = {
     "segment": (_add_segment, _run_segment),
     "models": (_add_models, _run_models),
@@ -280,6 +302,7 @@ COMMANDS = {
     "train": (_add_train, _run_train),
     "macro": (_add_macro, _run_macro),
     "fiji": (_add_fiji, _run_fiji),
+    "install-fiji": (_add_install_fiji, _run_install_fiji),
 }
 
 

@@ -137,10 +137,12 @@ def atomic_write(dest: Path, write: Callable[[BinaryIO], None], overwrite: bool 
         put(tmp, dest, overwrite)
 
 
-def backup(path: Path, stamp: str) -> Path:
-    """Copy ``path`` to a new ``<stem>.<stamp>[-N]<suffix>`` beside it, checked against the original's SHA-256."""
+def backup(path: Path, stamp: str, folder: Path | None = None) -> Path:
+    """Copy ``path`` to a new ``<stem>.<stamp>[-N]<suffix>`` beside it (or in ``folder``), checked against the
+    original's SHA-256."""
+    folder = path.parent if folder is None else folder
     for n in range(1000):
-        copy = path.with_name(f"{path.stem}.{stamp}{f'-{n}' if n else ''}{path.suffix}")
+        copy = folder / f"{path.stem}.{stamp}{f'-{n}' if n else ''}{path.suffix}"
         try:
             fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:

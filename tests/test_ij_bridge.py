@@ -521,10 +521,10 @@ def test_hyperstack_channel_and_stack_positions(imagej, tiny_model):
 def test_runtime_starts_once_and_checks_folders(imagej, tmp_path):
     from epyseg_ij import ij
     from epyseg_ij.errors import EpysegError
-    from epyseg_ij.ij import runtime
+    from epyseg_ij.ij import plugin, runtime
 
     assert ij.start() is imagej and imagej.headless and imagej.version.startswith("1.53t")
-    assert (imagej.plugins_dir / runtime.JAR_NAME).is_file()
+    assert (imagej.plugins_dir / plugin.JAR_NAME).is_file()
     with pytest.raises(EpysegError, match="already runs headless"):
         ij.start(headless=False)
     with pytest.raises(EpysegError, match="a JVM starts once per process"):
@@ -535,7 +535,7 @@ def test_runtime_starts_once_and_checks_folders(imagej, tmp_path):
     (tmp_path / "jars" / "ij-1.54f.jar").write_bytes(b"")
     assert runtime._app_kind(tmp_path) == "fiji"
     assert runtime._app_kind("sc.fiji:fiji:2.16.0") == "endpoint"
-    assert set(runtime.plugin_commands(imagej.plugins_dir / runtime.JAR_NAME)) == {
+    assert set(plugin.plugin_commands(imagej.plugins_dir / plugin.JAR_NAME)) == {
         "EPySeg Segment", "EPySeg Measure", "EPySeg Train", "EPySeg Models...", "About EPySeg...",
     }  # fmt: skip
 

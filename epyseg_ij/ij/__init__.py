@@ -5,19 +5,23 @@
 >>> ij.run_macro('newImage("t", "16-bit ramp", 256, 256, 1); '
 ...              'run("EPySeg Segment", "model=default output=[labels results]");')   # doctest: +SKIP
 
-Modules: ``runtime`` (start the JVM), ``service`` (the dispatcher and its worker thread), ``commands`` (the macro
+In a JVM that someone else started (Fiji's Python mode, ``imagej.init``), ``ij.attach()`` registers the service.
+
+Modules: ``runtime`` (start or attach to the JVM), ``jars`` (ImageJ's jars, the JDK), ``plugin`` (the plug-in jar),
+``install`` (``epyseg-ij install-fiji``), ``service`` (the dispatcher and its worker thread), ``commands`` (the macro
 commands, one module each), ``options`` (macro option strings), ``convert`` (ImagePlus ⇄ numpy, ROIs, Results),
 ``measure`` (per-cell measurements), ``launch`` (running macros; the ``epyseg-ij macro`` and ``epyseg-ij fiji``
 commands).
 """
 
 from .launch import MacroResult, end_process, execute, open_gui, read_macro, run_macro, run_macro_file
-from .runtime import ImageJ, current, start
+from .runtime import ImageJ, attach, current, start
 from .service import Reply, Service
 from .service import get as get_service
 
 __all__ = [
     "start",
+    "attach",
     "current",
     "ImageJ",
     "get_service",

@@ -1,42 +1,36 @@
-"""Start ImageJ inside this Python process, with the EPySeg plug-in installed and the service registered.
+"""Get the ImageJ of this Python process, with the EPySeg plug-in installed and the service registered.
 
-Two ways, both speaking the ImageJ 1.x API:
+Three ways to a JVM, all speaking the ImageJ 1.x API, with one dispatcher and one set of macro commands:
 
-- **embedded (default, offline)**: a JPype JVM with ImageJ 1.x jars: Debian's ``libij-java`` ``ij.jar`` and
-  ``jython.jar``, or the jars of a user's ImageJ 1.x or Fiji folder; headless or with a GUI (needs ``DISPLAY``);
+- **embedded (default, offline)**: a JPype JVM with ImageJ 1.x (``jars``: Debian's ``ij.jar`` and ``jython.jar``,
+  or a pinned ``ij.jar`` downloaded once), or the jars of a user's ImageJ 1.x or Fiji folder; headless or with a GUI;
 - **pyimagej**: for a Fiji.app folder or a Maven endpoint when pyimagej is installed (``launcher="pyimagej"``, or
   ``"auto"`` with a Fiji.app), with the offline work-arounds: use the system Java (no JRE download) and drop the
-  Maven endpoint that imglyb registers.
+  Maven endpoint that imglyb registers;
+- **attach**: a JVM that someone else started in this process with ImageJ 1.x on its class path (Fiji's Python
+  mode, a user's ``imagej.init(...)``, scyjava or JPype): ``attach`` registers the service in it, and ``start``
+  attaches when it finds a JVM already running.
 
-A JVM can be started once per process: ``start`` returns the running ImageJ when called again with compatible
-settings and raises otherwise.
+A JVM starts once per process: ``start`` returns the running ImageJ when called again with compatible settings and
+raises otherwise.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import EpysegError
+from . import jars
+from .plugin import JAR_NAME, install_plugin, plugin_jar, register_commands
 
 log = logging.getLogger(__name__)
 
-DEBIAN_IJ = Path("/usr/share/java/ij.jar")
-DEBIAN_JYTHON = Path("/usr/share/java/jython.jar")
-DEBIAN_JYTHON_HOME = Path("/usr/share/jython")
-JAR_NAME = "EPySeg_Bridge.jar"  # the underscore makes ImageJ read its plugins.config
-JAVA_DIR = Path(__file__).resolve().parents[1] / "java"
-REPO_JAR = JAVA_DIR.parents[1] / "build" / JAR_NAME
 JVM_OPTIONS = ("-Xss16m", "-Dpython.cachedir.skip=true", "-Dfile.encoding=UTF-8")
 LAUNCHERS = ("auto", "jpype", "pyimagej")
 
@@ -48,8 +42,8 @@ class ImageJ:
     headless: bool
     plugins_dir: Path
     version: str
-    launcher: str  # "jpype" or "pyimagej"
-    app_dir: Path | None = None  # the user's ImageJ/Fiji folder, None for Debian's jars
+    launcher: str  # "jpype", "pyimagej", or "attached" (a JVM started by someone else)
+    app_dir: Path | None = None  # the user's ImageJ/Fiji folder, None for the embedded ImageJ
     gateway: Any = None  # the pyimagej gateway, when started through pyimagej
 
 
@@ -58,7 +52,7 @@ _lock = threading.Lock()
 
 
 def current() -> ImageJ | None:
-    """The ImageJ started by ``start`` in this process, or None."""
+    """The ImageJ started by ``start`` (or found by ``attach``) in this process, or None."""
     return _current
 
 
@@ -69,15 +63,19 @@ def start(
     launcher: str = "auto",
     max_memory: str | None = None,
     jvm_options: tuple[str, ...] = (),
+    java_home: str | os.PathLike | None = None,
 ) -> ImageJ:
     """Start ImageJ in this process (once), install the EPySeg plug-in and register the service.
+
+    When a JVM already runs in this process (Fiji's Python mode, ``imagej.init``...), attach to it instead (see
+    ``attach``); the launch settings then do not apply.
 
     Parameters
     ----------
     app_dir : path or str, optional
         An ImageJ 1.x folder (``ij.jar`` + ``plugins/``), a Fiji.app folder, or (pyimagej only) a Maven endpoint
-        such as ``"sc.fiji:fiji:2.16.0"``. Default: Debian's ImageJ 1.x jars, with a private plugins folder in the
-        epyseg-ij cache.
+        such as ``"sc.fiji:fiji:2.16.0"``. Default: the embedded ImageJ 1.x (Debian's jars, or ImageJ 1.54p
+        downloaded once into the epyseg-ij cache), with a private plugins folder in the cache.
     headless : bool
         No display: images and ROIs stay in memory (batch mode), the ROI Manager is replaced by overlays and .zip
         files. With ``False`` the full ImageJ GUI API works (menus, dialogs, ROI Manager); needs ``DISPLAY``.
@@ -87,6 +85,8 @@ def start(
         Java heap limit, e.g. ``"8g"``.
     jvm_options : tuple of str
         More JVM options.
+    java_home : path, optional
+        The JDK to run (and to build the plug-in with); default ``$JAVA_HOME``, else the system's Java.
 
     Returns
     -------
@@ -106,16 +106,22 @@ def start(
         if _current is not None:
             wanted = None if app_dir is None else Path(app_dir).expanduser().resolve()
             if _current.headless != headless or (wanted is not None and wanted != _current.app_dir):
+                if _current.launcher == "attached" and (headless or not _current.headless):
+                    return _current  # someone else's JVM: it is what it is, as long as it can do what is asked
                 mode = "headless" if _current.headless else "with a GUI"
-                where = _current.app_dir or "Debian's ImageJ"
+                where = _current.app_dir or "the embedded ImageJ"
                 raise EpysegError(f"ImageJ ({where}) already runs {mode} here; a JVM starts once per process")
             return _current
         import jpype
 
         if jpype.isJVMStarted():
-            raise EpysegError("a JVM already runs in this process without EPySeg's ImageJ; start ImageJ first")
+            attached = _attach()
+            if not headless and attached.headless:
+                raise EpysegError("the JVM of this process runs headless: ImageJ's GUI cannot open in it")
+            return attached
         if not headless and not os.environ.get("DISPLAY"):
             raise EpysegError("no display for the ImageJ GUI: set DISPLAY, or run under xvfb-run, or use headless")
+        java = jars.java_home(java_home)
         _warm_numpy_linalg()
         options = [f"-Djava.awt.headless={'true' if headless else 'false'}", *JVM_OPTIONS, *jvm_options]
         if max_memory:
@@ -126,18 +132,100 @@ def start(
         if kind == "endpoint" and not use_pyimagej:
             raise EpysegError(f"{app_dir!r} is not a folder; Maven endpoints need pyimagej (pip install pyimagej)")
         if use_pyimagej:
-            _current = _start_pyimagej(app_dir, kind, headless, options)
+            _current = _start_pyimagej(app_dir, kind, headless, options, java)
         else:
-            _current = _start_jpype(app_dir, kind, headless, options)
-        from . import commands, service  # noqa: F401 (importing commands registers them with the service)
-
-        service.install(_current)
-        if headless:
-            bridge_class("ThreadResults").install()  # each macro thread reads its own Results table
+            _current = _start_jpype(app_dir, kind, headless, options, java)
         if not headless:
             atexit.register(close_windows)  # runs before JPype's exit hook, which waits for the AWT threads
-        log.info("ImageJ %s started (%s, %s)", _current.version, _current.launcher, "headless" if headless else "GUI")
-        return _current
+        return _install_service(_current)
+
+
+def attach() -> ImageJ:
+    """Register the EPySeg service in the JVM that someone else started in this process; once.
+
+    Fiji's Python mode, a user's ``imagej.init(...)``, scyjava or JPype: any JVM with ImageJ 1.x on its class path.
+    If the plug-in's classes cannot be loaded yet, its jar is installed in ImageJ's plugins folder; its commands are
+    registered where ImageJ has no menu entry for them (headless, or the jar came after start-up). Called again, it
+    returns the same ImageJ and installs nothing more. A Fiji in Python mode calls it by itself on the first EPySeg
+    command (``epyseg.bridge.FijiPython``).
+
+    Returns
+    -------
+    ImageJ
+        ``launcher`` is ``"attached"``.
+
+    Raises
+    ------
+    EpysegError
+        No JVM runs in this process (use ``start``), or it has no ImageJ 1.x.
+    """
+    with _lock:
+        return _current if _current is not None else _attach()
+
+
+def _attach() -> ImageJ:
+    global _current
+    import jpype
+
+    if not jpype.isJVMStarted():
+        raise EpysegError("no JVM runs in this Python process: start ImageJ with epyseg_ij.ij.start()")
+    import jpype.imports  # noqa: F401  (enables `from ij import IJ`)
+
+    try:
+        from ij import IJ
+    except ImportError:
+        raise EpysegError("the JVM running in this process has no ImageJ 1.x (ij.jar) on its class path") from None
+    from java.awt import GraphicsEnvironment
+    from java.lang import System
+
+    plugins = _plugins_folder()
+    jar = plugins / JAR_NAME
+    if not _plugin_loadable():
+        jar = install_plugin(plugins)
+        IJ.resetClassLoader()  # the next class lookup scans the plugins folder again, with the jar in it
+    elif not jar.is_file():  # on the class path only: its command list is the packaged one
+        jar = plugin_jar()
+    register_commands(jar)
+    app = System.getProperty("fiji.dir") or System.getProperty("ij.dir")
+    headless = bool(GraphicsEnvironment.isHeadless())
+    _current = ImageJ(headless, plugins, str(IJ.getFullVersion()), "attached", Path(str(app)) if app else None)
+    return _install_service(_current)
+
+
+def _install_service(imagej: ImageJ) -> ImageJ:
+    from . import commands, service  # noqa: F401 (importing commands registers them with the service)
+
+    service.install(imagej)
+    if imagej.headless:
+        bridge_class("ThreadResults").install()  # each macro thread reads its own Results table
+    log.info("ImageJ %s ready (%s, %s)", imagej.version, imagej.launcher, "headless" if imagej.headless else "GUI")
+    return imagej
+
+
+def _plugins_folder() -> Path:
+    """ImageJ's plugins folder in a running JVM, found as ImageJ finds it (``plugins.dir``, or its ``plugins/``);
+    without ``plugins.dir`` the private folder of the cache, made ImageJ's."""
+    from ij import Menus
+    from java.lang import System
+
+    path = Menus.getPlugInsPath()
+    if path:
+        return Path(str(path))
+    base = System.getProperty("plugins.dir")
+    if base:
+        base = Path(str(base))
+        return base / "plugins" if (base / "plugins").is_dir() else base
+    private = _private_plugins_dir()
+    System.setProperty("plugins.dir", str(private.parent))
+    return private
+
+
+def _plugin_loadable() -> bool:
+    try:
+        bridge_class("PyBridge")
+    except Exception:  # java.lang.ClassNotFoundException
+        return False
+    return True
 
 
 def bridge_class(name: str):
@@ -163,27 +251,30 @@ def close_windows() -> None:
 # ------------------------------------------------------------------------------------------------------ JPype
 
 
-def _start_jpype(app_dir, kind: str, headless: bool, options: list[str]) -> ImageJ:
+def _start_jpype(app_dir, kind: str, headless: bool, options: list[str], java: Path | None) -> ImageJ:
     import jpype
     import jpype.imports  # noqa: F401  (enables `from ij import IJ`)
 
-    if kind == "debian":
-        for jar in (DEBIAN_IJ, DEBIAN_JYTHON):
-            if not jar.is_file():
-                raise EpysegError(f"{jar} is missing: install Debian's libij-java and jython (make system-deps)")
+    if kind == "embedded":
         plugins = _private_plugins_dir()
-        classpath = [DEBIAN_IJ, DEBIAN_JYTHON]
-        options.append(f"-Dpython.home={DEBIAN_JYTHON_HOME}")
+        classpath = [jars.imagej_jar()]
+        jython = jars.jython()
+        if jython is not None:
+            classpath.append(jython[0])
+            options.append(f"-Dpython.home={jython[1]}")
         app = None
     else:
         app = Path(app_dir).expanduser().resolve()
         plugins = app / "plugins"
         classpath = _app_classpath(app, kind)
-    jar = install_plugin(plugins)
+    jar = install_plugin(plugins, java)
     classpath.append(jar)  # also on the class path, so Python and Jython can import epyseg.bridge directly
     options.append(f"-Dplugins.dir={plugins}")
     # interrupt=False: Ctrl-C (SIGINT) stays a KeyboardInterrupt in Python instead of ending the whole process
-    jpype.startJVM(*options, classpath=[str(p) for p in classpath], convertStrings=False, interrupt=False)
+    jpype.startJVM(
+        *options, jvmpath=jars.jvm_library(java), classpath=[str(p) for p in classpath], convertStrings=False,
+        interrupt=False,
+    )  # fmt: skip
     from ij import IJ
 
     if headless:
@@ -195,15 +286,17 @@ def _app_classpath(app: Path, kind: str) -> list[Path]:
     """ImageJ 1.x folder: its ij.jar and a Jython jar; Fiji.app: every jar of jars/ and plugins/ (as pyimagej does)."""
     if kind == "imagej1":
         jython = sorted(app.glob("plugins/**/jython*.jar")) + sorted(app.glob("jars/**/jython*.jar"))
-        return [app / "ij.jar", jython[0] if jython else DEBIAN_JYTHON]
-    jars = sorted((app / "jars").rglob("*.jar")) + sorted((app / "plugins").rglob("*.jar"))
-    return [j for j in jars if j.name != JAR_NAME]
+        embedded = jars.jython()
+        found = jython[0] if jython else embedded[0] if embedded else None
+        return [app / "ij.jar", *([found] if found else [])]
+    found = sorted((app / "jars").rglob("*.jar")) + sorted((app / "plugins").rglob("*.jar"))
+    return [j for j in found if j.name != JAR_NAME]
 
 
 def _app_kind(app_dir) -> str:
-    """ "debian", "imagej1" (a folder with ij.jar), "fiji" (jars/ij-1.x.jar) or "endpoint"."""
+    """ "embedded", "imagej1" (a folder with ij.jar), "fiji" (jars/ij-1.x.jar) or "endpoint"."""
     if app_dir is None:
-        return "debian"
+        return "embedded"
     path = Path(app_dir).expanduser()
     if not path.exists():
         if ":" in str(app_dir) and not str(app_dir).startswith(("/", ".")):
@@ -242,7 +335,7 @@ def _has_pyimagej() -> bool:
     return True
 
 
-def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> ImageJ:
+def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str], java: Path | None) -> ImageJ:
     """Fiji through pyimagej, offline: system Java, no Maven endpoint from imglyb, the plug-in pre-installed."""
     try:
         import imagej
@@ -253,7 +346,7 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
     if kind == "fiji":
         app_dir = Path(app_dir).expanduser().resolve()
         plugins = app_dir / "plugins"
-        install_plugin(plugins)  # before start-up, so Fiji's menus and class path include it
+        install_plugin(plugins, java)  # before start-up, so Fiji's menus and class path include it
     scyjava.config.set_java_constraints(fetch="auto")  # "always" (the default) downloads a JRE; "never" hits a bug
     if kind == "fiji":  # offline: no Maven
         scyjava.config.endpoints.clear()  # imglyb adds net.imglib2:imglib2-imglyb, which needs Maven Central
@@ -262,6 +355,8 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
     for option in options:
         scyjava.config.add_option(option)
     scyjava.config.add_kwargs(interrupt=False)  # Ctrl-C stays a KeyboardInterrupt (scyjava's default ends the process)
+    if java is not None:
+        scyjava.config.add_kwargs(jvmpath=jars.jvm_library(java))
     try:
         gateway = imagej.init(str(app_dir), mode="headless" if headless else "interactive")
     except Exception as error:  # pyimagej reports missing ImageJ2 as a TypeError, network problems variously
@@ -273,7 +368,7 @@ def _start_pyimagej(app_dir, kind: str, headless: bool, options: list[str]) -> I
 
     if plugins is None:
         plugins = Path(str(Menus.getPlugInsPath() or _private_plugins_dir()))
-        install_plugin(plugins)
+        install_plugin(plugins, java)
     if headless:
         register_commands(plugins / JAR_NAME)
     return ImageJ(headless, plugins, str(IJ.getFullVersion()), "pyimagej", app_dir, gateway)
@@ -288,81 +383,3 @@ def _drop_imglyb_callbacks(scyjava) -> None:
     callbacks = getattr(getattr(scyjava, "_jvm", None), "_startup_callbacks", None)
     if isinstance(callbacks, list):
         callbacks[:] = [f for f in callbacks if not str(getattr(f, "__module__", "")).startswith("imglyb")]
-
-
-# ------------------------------------------------------------------------------------------------- the plug-in
-
-
-def plugin_jar() -> Path:
-    """The built EPySeg plug-in jar: ``build/EPySeg_Bridge.jar`` if up to date (make), else built into the cache."""
-    sources = sorted(p for p in JAVA_DIR.rglob("*") if p.is_file() and p.suffix in (".java", ".config", ".sh"))
-    if REPO_JAR.is_file() and REPO_JAR.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
-        return REPO_JAR
-    digest = hashlib.sha256()
-    for path in sources:
-        digest.update(path.relative_to(JAVA_DIR).as_posix().encode() + b"\0" + path.read_bytes())
-    from ..models import home
-
-    jar = home() / "plugin" / digest.hexdigest()[:16] / JAR_NAME
-    if not jar.is_file():
-        build_plugin(jar)
-    return jar
-
-
-def build_plugin(jar: Path, imagej_dir: Path | None = None) -> Path:
-    """Compile the plug-in with the JDK (``javac --release 8``, no Maven) into ``jar``."""
-    if shutil.which("javac") is None or shutil.which("jar") is None:
-        raise EpysegError("building the EPySeg ImageJ plug-in needs a JDK (javac): install default-jdk-headless")
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    command = ["sh", str(JAVA_DIR / "build.sh"), str(jar), *([str(imagej_dir)] if imagej_dir else [])]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise EpysegError(f"building the EPySeg ImageJ plug-in failed: {done.stderr.strip()[-500:]}")
-    log.info("built %s", jar)
-    return jar
-
-
-def install_plugin(plugins_dir: Path) -> Path:
-    """Copy the plug-in jar into an ImageJ/Fiji plugins folder (atomically; only when it changed)."""
-    source = plugin_jar()
-    target = Path(plugins_dir) / JAR_NAME
-    if target.is_file() and target.read_bytes() == source.read_bytes():
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{JAR_NAME}.", dir=target.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(source.read_bytes())
-        os.replace(tmp, target)
-    except OSError as error:
-        raise EpysegError(f"cannot install the EPySeg plug-in into {plugins_dir}: {error.strerror or error}") from None
-    log.info("installed %s", target)
-    return target
-
-
-def plugin_commands(jar: Path) -> dict[str, str]:
-    """Command name → plug-in class with argument, from the jar's plugins.config."""
-    with zipfile.ZipFile(jar) as z:
-        text = z.read("plugins.config").decode()
-    commands = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        _, name, target = (part.strip() for part in line.split(",", 2))
-        commands[name.strip('"')] = target
-    return commands
-
-
-def register_commands(jar: Path) -> None:
-    """Make the plug-in's commands runnable by ``run("EPySeg ...")`` headless, where ImageJ builds no menus."""
-    from ij import Menus
-    from java.util import Hashtable
-
-    table = Menus.class_.getDeclaredField("pluginsTable")
-    table.setAccessible(True)
-    if table.get(None) is None:
-        table.set(None, Hashtable())
-    commands = Menus.getCommands()
-    for name, target in plugin_commands(jar).items():
-        commands.put(name, target)

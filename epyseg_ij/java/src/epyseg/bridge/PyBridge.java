@@ -11,9 +11,10 @@ import java.util.function.Function;
 /**
  * The way from ImageJ (macros, plug-ins, Jython scripts) into the EPySeg Python service.
  *
- * <p>The Python process that started this JVM stores one {@code java.util.function.Function} under the system
- * property key {@value #KEY}. Every request is a {@code Map} with at least a {@code "command"} entry; every reply is a
- * {@code Map} that holds either the results or an {@code "error"} message and its {@code "kind"}.
+ * <p>The Python process that hosts this JVM (it started it, or attached to it) stores one
+ * {@code java.util.function.Function} under the system property key {@value #KEY}. Every request is a {@code Map}
+ * with at least a {@code "command"} entry; every reply is a {@code Map} that holds either the results or an
+ * {@code "error"} message and its {@code "kind"}.
  *
  * <p>Macros use the string API: {@code call("epyseg.bridge.PyBridge.call", "segment", "model=default tta=none")}.
  * Jython scripts use {@link #segment(ImagePlus, String)} and friends, which return the Java objects.
@@ -26,21 +27,42 @@ public final class PyBridge {
     /** Set this system property to "log" to report errors in the Log window instead of dialogs. */
     public static final String ERRORS = "epyseg.errors";
 
-    static final String NOT_RUNNING = "the EPySeg Python service is not running in this ImageJ: start ImageJ from"
-            + " Python with 'epyseg-ij fiji' (or run macros with 'epyseg-ij macro FILE.ijm')";
+    static final String NOT_RUNNING = "the EPySeg Python service is not running in this ImageJ: run"
+            + " 'epyseg-ij install-fiji FIJI_DIR' and restart Fiji (Python mode), or start ImageJ from Python with"
+            + " 'epyseg-ij fiji' (macros: 'epyseg-ij macro FILE.ijm')";
 
     private PyBridge() {
     }
 
-    @SuppressWarnings("unchecked")
+    /**
+     * The registered dispatcher: in the system properties (every class loader sees them) or, failing that, as an
+     * ImageJ property; in a Fiji in Python mode that has none yet, the service is first started there.
+     */
     static Function<Object, Object> dispatcher() {
+        Function<Object, Object> d = registered();
+        if (d == null && FijiPython.attach()) {
+            d = registered();
+        }
+        return d;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Function<Object, Object> registered() {
         Object d = System.getProperties().get(KEY);
+        if (!(d instanceof Function)) {
+            d = IJ.getProperty(KEY);
+        }
         return d instanceof Function ? (Function<Object, Object>) d : null;
     }
 
-    /** True when the Python service is registered in this JVM. */
+    /** True when the Python service is registered in this JVM (this starts nothing). */
     public static boolean isRunning() {
-        return dispatcher() != null;
+        return registered() != null;
+    }
+
+    private static String notRunning() {
+        String why = FijiPython.failure();
+        return why == null ? NOT_RUNNING : NOT_RUNNING + "; " + why;
     }
 
     /**
@@ -55,7 +77,7 @@ public final class PyBridge {
     public static Map<String, Object> request(String command, Map<String, Object> args) {
         Function<Object, Object> d = dispatcher();
         if (d == null) {
-            throw new BridgeException(NOT_RUNNING, "NotRunning");
+            throw new BridgeException(notRunning(), "NotRunning");
         }
         Map<String, Object> req = new HashMap<String, Object>();
         if (args != null) {
