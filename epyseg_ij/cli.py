@@ -92,11 +92,21 @@ def _add_models(sub) -> None:
     actions.add_parser("list", help="models known by name")
     actions.add_parser("info", help="a model's card").add_argument("name")
     actions.add_parser("fetch", help="download a published EPySeg model").add_argument("name")
-    imp = actions.add_parser("import", help="copy an .h5 model into your model store")
+    imp = actions.add_parser("import", help="copy an .h5 model or a bioimage.io package (.zip) into your model store")
     imp.add_argument("path", type=Path)
     imp.add_argument("--name", required=True)
     imp.add_argument("--encoder", help="the network's encoder, for files without a card (e.g. vgg16)")
     imp.add_argument("--overwrite", action="store_true")
+    exp = actions.add_parser("export", help="write a model as a bioimage.io package (deepImageJ, JDLL, ilastik...)")
+    exp.add_argument("name", help="model name or .h5 path")
+    exp.add_argument("out", type=Path, metavar="OUT.zip")
+    exp.add_argument("--format", choices=("bioimageio",), default="bioimageio")
+    exp.add_argument("--sample", type=Path, metavar="IMAGE", help="2D image for the test tensors and the cover "
+                     "(default: a synthetic epithelium)")  # fmt: skip
+    exp.add_argument("--author", action="append", default=[], metavar="NAME", help="repeat for several")
+    exp.add_argument("--license", default="BSD-3-Clause", metavar="SPDX", help="default: BSD-3-Clause")
+    exp.add_argument("--no-onnx", action="store_true", help="leave out the ONNX weights (made when tf2onnx is there)")
+    exp.add_argument("--overwrite", action="store_true")
 
 
 def _run_models(args) -> int:
@@ -110,6 +120,12 @@ def _run_models(args) -> int:
         print(json.dumps(models.describe(args.name), indent=1))
     elif args.action == "fetch":
         print(models.fetch(args.name))
+    elif args.action == "export":
+        from .bioimage_io import export_package
+
+        onnx = False if args.no_onnx else None
+        print(export_package(args.name, args.out, sample=args.sample, authors=args.author, license=args.license,
+                             onnx=onnx, overwrite=args.overwrite))  # fmt: skip
     else:
         print(models.import_model(args.path, args.name, args.encoder, args.overwrite))
     return 0

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -432,7 +433,8 @@ def save_model(network, path: os.PathLike, card: ModelCard, dtype: str = "float3
 
 @model_files("import the model")
 def import_model(source: os.PathLike, name: str, encoder: str | None = None, overwrite: bool = False) -> Path:
-    """Copy an .h5 model into the user store under ``name`` with a card, after checking that it loads."""
+    """Copy an .h5 model, or the Keras weights of a bioimage.io package (.zip, see ``bioimage_io``), into the user
+    store under ``name`` with a card, after checking that it loads."""
     checks.path("source", source)
     checks.text("name", name)
     checks.text("encoder", encoder, optional=True)
@@ -440,14 +442,22 @@ def import_model(source: os.PathLike, name: str, encoder: str | None = None, ove
     source, target = Path(source), user_model_path(name)
     if target.exists() and not overwrite:
         raise InputError(f"a model named {name!r} already exists ({target}); choose another name or overwrite")
-    card = read_card(source, encoder)
+    if zipfile.is_zipfile(source):
+        from .bioimage_io import unpacked  # packages are built on this module, not the other way round
+
+        with unpacked(source, encoder) as (weights, card):
+            return _store(weights, card, name, source, target)
+    return _store(source, read_card(source, encoder), name, source, target)
+
+
+def _store(weights: Path, card: ModelCard, name: str, source: Path, target: Path) -> Path:
     card = dataclasses.replace(card, name=name, provenance={**card.provenance, "imported_from": str(source)})
     network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
-    load_weights(network, source)
+    load_weights(network, weights)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(source, tmp)
+        shutil.copyfile(weights, tmp)
         with h5py.File(tmp, "r+") as f:
             f.attrs[CARD_ATTR] = card.to_json()
         os.replace(tmp, target)
