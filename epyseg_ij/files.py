@@ -3,7 +3,8 @@
 - ``require_regular``: only regular files (or links to them) are read, replaced or backed up; a folder, FIFO, device
   or broken link where a file is expected is refused with one line;
 - ``prepared``/``put``: a new hidden temporary file beside the target, flushed to disk, then renamed onto it; without
-  ``overwrite`` the rename is a hard link, which fails if the target appeared in the meantime;
+  ``overwrite`` the rename is a hard link, which fails if the target appeared in the meantime; ``put_folder`` does
+  the same for a folder written in full beside its target (a Zarr group);
 - ``backup``: a copy under a new, unique name, created exclusively (it never replaces anything) and verified;
 - ``locked``: one writer at a time for the files of a folder, across threads and processes (``filelock``);
 - ``file_error``: an ``OSError`` as one line that names the file and says so when the disk is full.
@@ -128,6 +129,31 @@ def put(tmp: Path, dest: Path, overwrite: bool) -> None:
     except OSError as error:
         raise file_error(error, dest) from None
     _sync_folder(dest.parent)
+
+
+def put_folder(tmp: Path, dest: Path, overwrite: bool = False) -> None:
+    """Rename a complete folder (a Zarr group) onto ``dest``. Without ``overwrite`` nothing is replaced; with it, the
+    old folder is moved aside, the new one renamed in, and only then is the old one deleted."""
+    old = None
+    if os.path.lexists(dest):
+        if not overwrite:
+            raise InputError(f"{dest} exists: kept (use --overwrite to replace it)")
+        if not os.path.isdir(dest) or os.path.islink(dest):
+            raise InputError(f"{dest} is not a folder: refused (move it away)")
+        old = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old")
+    try:
+        if old is not None:
+            os.rename(dest, old)
+        os.rename(tmp, dest)  # onto a folder that appeared meanwhile: fails unless it is empty
+    except OSError as error:
+        if old is not None and not os.path.lexists(dest):
+            os.rename(old, dest)
+        if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise InputError(f"{dest} exists: kept (use --overwrite to replace it)") from None
+        raise file_error(error, dest) from None
+    _sync_folder(dest.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write(dest: Path, write: Callable[[BinaryIO], None], overwrite: bool = True) -> None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 TA_MASK = "handCorrection.tif"
 MARKER = "epyseg_ij.json"
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".lsm")
+TIFF_SUFFIXES = (".tif", ".tiff", ".lsm")
 _MARKER_MAX_BYTES = 1 << 16
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -61,7 +62,7 @@ def read_image(path: os.PathLike) -> Image:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
     try:
-        if path.suffix.lower() in (".tif", ".tiff", ".lsm"):
+        if path.suffix.lower() in TIFF_SUFFIXES:
             return _read_tiff(path)
         from skimage import io as skio
 
@@ -87,11 +88,36 @@ def _read_tiff(path: Path) -> Image:
             array, axes = _imagej_series(tif, path, meta, notes)
         else:
             array, axes = tif.series[0].asarray(), tif.series[0].axes
-        unit = meta.get("unit")
-        spacing = _spacing(tif.pages.first.tags) if unit not in (None, "", "pixel", "pixels") else None
+        spacing, unit = _calibration(tif)
     for note in notes:
         log.warning("%s: %s", path, note)
-    return Image(array, axes.replace("I", "Z").replace("Q", "Z"), spacing, unit if spacing else None)
+    return Image(array, axes.replace("I", "Z").replace("Q", "Z"), spacing, unit)
+
+
+def is_zarr(path: os.PathLike) -> bool:
+    """Whether ``path`` is a Zarr store: a folder with Zarr metadata (``zarr.json``, ``.zarray`` or ``.zgroup``)."""
+    path = Path(path)
+    return path.is_dir() and any((path / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup"))
+
+
+def calibration(path: os.PathLike) -> dict:
+    """``{"spacing": ..., "unit": ...}`` of a TIFF as ``read_image`` finds them, without reading its pixels; None
+    for other files."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES or not files.require_regular(path):
+        return {"spacing": None, "unit": None}
+    try:
+        with _tifffile_notes(), tifffile.TiffFile(path) as tif:
+            spacing, unit = _calibration(tif)
+    except (OSError, ValueError, tifffile.TiffFileError) as error:
+        raise InputError(f"{path}: not a readable image ({_first_line(error)})") from None
+    return {"spacing": spacing, "unit": unit}
+
+
+def _calibration(tif: tifffile.TiffFile) -> tuple[tuple[float, float] | None, str | None]:
+    unit = (tif.imagej_metadata or {}).get("unit")
+    spacing = _spacing(tif.pages.first.tags) if unit not in (None, "", "pixel", "pixels") else None
+    return spacing, unit if spacing else None
 
 
 def _imagej_series(tif: tifffile.TiffFile, path: Path, meta: dict, notes: list[str]) -> tuple[np.ndarray, str]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import backends, cells, checks, classical, models, postprocess, predict
+from . import backends, cells, checks, classical, lazy, models, postprocess, predict
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,8 @@ CHANNEL_AXES = "CS"
 class Segmentation:
     """What ``segment`` returns; arrays have the input's shape without its channel axis.
 
-    A plane in which no cell is found (e.g. a constant image) has empty outlines and labels.
+    A plane in which no cell is found (e.g. a constant image) has empty outlines and labels. With ``out=``, the
+    arrays are the Zarr arrays written there (labels always uint32).
     """
 
     outlines: np.ndarray  # uint8, 255 on 1-px boundaries (8-connected), cells = 4-connected regions of 0
@@ -33,7 +36,7 @@ class Segmentation:
 
 
 def segment(
-    image: np.ndarray,
+    image: Any,
     model: str | Path | models.Model | None = None,
     *,
     axes: str | None = None,
@@ -46,15 +49,18 @@ def segment(
     tta: str = "none",
     min_size: int = 0,
     backend: str = "auto",
+    out: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
     """Segment the cells of a 2D epithelium image, or of every plane of a stack.
 
     Parameters
     ----------
-    image : array
+    image : array, or a lazy image
         2D (Y, X), a stack or time-lapse (e.g. Z, Y, X), or multichannel (channel first or last), any integer or
-        float dtype. Membranes bright on a dark background (see ``invert``).
+        float dtype. Membranes bright on a dark background (see ``invert``). Images larger than memory: a Dask or
+        Zarr array, an OME-Zarr group, a Zarr store (``tifffile.imread(path, aszarr=True)``) or the path of a Zarr
+        folder or a TIFF, read a row of tiles at a time and segmented out of core (see ``lazy``).
     model : name, path or loaded model
         ``None`` for the shipped default model; a published EPySeg model name; a user model name; an .h5 path.
     axes : str, optional
@@ -76,6 +82,9 @@ def segment(
     backend : "auto", "tensorflow" or "openvino"
         Where the network runs (see ``backends``): ``auto`` is OpenVINO on a CPU when it is installed, TensorFlow on
         a GPU. Both give the same outputs to about 1e-5.
+    out : path, optional
+        A new Zarr folder (``*.zarr``) that receives ``outlines``, ``labels`` and ``bonds``, written tile by tile in
+        memory bounded by tiles, complete or not at all; the result's arrays are then those Zarr arrays.
     progress : callable(done, total), optional
         Called after every batch of tiles; raising ``errors.Cancelled`` from it stops the job.
 
@@ -88,31 +97,35 @@ def segment(
     >>> result = segment(image)  # doctest: +SKIP
     >>> result.labels.max(), result.outlines.dtype  # doctest: +SKIP
     (412, dtype('uint8'))
+    >>> segment("scan.ome.zarr", out="scan-cells.zarr").labels  # doctest: +SKIP
+    <Array file://scan-cells.zarr/labels shape=(32768, 32768) dtype=uint32>
     """
     check_options(
         axes=axes, channel=channel, invert=invert, normalization=normalization, tile=tile, overlap=overlap,
-        batch=batch, tta=tta, min_size=min_size, backend=backend, progress=progress,
+        batch=batch, tta=tta, min_size=min_size, backend=backend, out=out, progress=progress,
     )  # fmt: skip
-    planes, out_axes, stack_shape = as_planes(as_array(image), axes, channel)
-    network = models.load(model)
-    run = backends.predictor(network, backend) if network.keras is not None else None
-    card = network.card
-    tile = card.tile if tile is None else tile
-    tiling = predict.Tiling(tile, min(card.overlap, tile) // 2 * 2 if overlap is None else overlap, batch)
-    total = sum(predict.count_tiles(p.shape, tiling) for p in planes)
-    done = 0
+    is_lazy = lazy.is_lazy(image)
+    with lazy.opened(image) if is_lazy else nullcontext((as_array(image), None)) as (array, found_axes):
+        planes, out_axes, stack_shape = as_planes(array, axes or found_axes, channel)
+        network = models.load(model)
+        run = backends.predictor(network, backend) if network.keras is not None else None
+        card = network.card
+        tile = card.tile if tile is None else tile
+        tiling = predict.Tiling(tile, min(card.overlap, tile) // 2 * 2 if overlap is None else overlap, batch)
+        total = sum(predict.count_tiles(p.shape, tiling) for p in planes)
+        done = 0
 
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(done, total)
+        def on_batch(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
 
-    results = [
-        segment_plane(p, network, run, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
-        for p in planes
-    ]
-    return _assemble(results, out_axes, stack_shape)
+        steps = Steps(network, run, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
+        if out is None and not is_lazy:
+            return _assemble([segment_plane(p, steps) for p in planes], out_axes, stack_shape)
+        planes = [p if isinstance(p, np.ndarray) else lazy.Plane(p) for p in planes]
+        return _out_of_core(planes, out_axes, stack_shape, out, steps)
 
 
 _OPTIONS: dict[str, Callable[[str, Any], Any]] = {
@@ -122,6 +135,7 @@ _OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "normalization": lambda name, value: checks.choice(name, value, predict.NORMALIZATIONS, optional=True),
     "tta": lambda name, value: checks.choice(name, value, predict.TTA_MODES),
     "min_size": lambda name, value: checks.integer(name, value, 0),
+    "out": lambda name, value: checks.path(name, value, optional=True),
     "backend": lambda name, value: backends.check(value),
     "progress": checks.function,
 }
@@ -152,40 +166,88 @@ def as_array(image) -> np.ndarray:
         raise InputError(f"image must be a numpy array (or array-like), got {type(image).__name__}: {error}") from None
 
 
-def segment_plane(
-    plane: np.ndarray,
-    network: models.Model,
-    run: backends.Predictor | None,
-    tiling: predict.Tiling,
-    normalization: str,
-    invert: bool,
-    tta: str,
-    min_size: int,
-    on_batch: Callable[[int], None],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels.
+@dataclass(frozen=True)
+class Steps:
+    """What ``segment`` does to each plane; ``run`` is the network (``backends.predictor``), None for the classical
+    baseline, and ``on_batch`` is called with the number of tiles after each network batch."""
 
-    ``run`` is the network (``backends.predictor``), None for the classical baseline.
-    """
-    intensity = predict.intensity_range(plane, normalization, invert)
-    transforms = predict.tta_transforms(tta, plane, intensity)
-    merge_below = cells.WEAK_INTERFACE if network.card.outputs == "epyseg7" else None  # validated for these
-    if network.keras is None:  # the classical baseline: its seeds arrive as MARKER bits
-        bonds, code = classical.bonds_and_code(plane, intensity)
-        on_batch(predict.count_tiles(plane.shape, tiling))
-    else:
-        bonds = np.empty(plane.shape, np.float32)
-        code = np.empty(plane.shape, np.uint8)
-        for y, rows in predict.predict_rows(plane, run, tiling, intensity, transforms, on_batch):
-            bonds[y : y + len(rows)], code[y : y + len(rows)] = postprocess.decode(rows, network.card.outputs)
-    if intensity.high == intensity.low:  # a constant image holds no cells
-        code[:] = 0
+    network: models.Model
+    run: backends.Predictor | None
+    tiling: predict.Tiling
+    normalization: str
+    invert: bool
+    tta: str
+    min_size: int
+    on_batch: Callable[[int], None]
+
+
+def segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
+    bonds = code = None
+    for y, bonds_rows, code_rows in network_maps(plane, steps):
+        if len(bonds_rows) == plane.shape[0]:  # the whole plane at once
+            bonds, code = bonds_rows, code_rows
+            break
+        if bonds is None:
+            bonds, code = np.empty(plane.shape, np.float32), np.empty(plane.shape, np.uint8)
+        bonds[y : y + len(bonds_rows)], code[y : y + len(code_rows)] = bonds_rows, code_rows
+    del bonds_rows, code_rows
     markers = cells.choose_markers(code)
     del code
-    faint = network.card.merge_faint if network.keras is not None else None
-    evidence = {"image": plane, "faint": faint, "dark_membranes": invert} if faint else {}
-    outlines, labels = cells.find_cells(bonds, markers, min_size, merge_below, **evidence)
+    outlines, labels = _cells(bonds, markers, steps, plane)
     return outlines, labels, bonds
+
+
+def network_maps(plane: np.ndarray, steps: Steps) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(y, bonds, code)`` for consecutive bands of rows of a plane: the bond map and the cell-interior code that
+    ``cells`` turns into cells (the network's a row of tiles at a time, the classical baseline's whole)."""
+    intensity = predict.intensity_range(plane, steps.normalization, steps.invert)
+    transforms = predict.tta_transforms(steps.tta, plane, intensity)
+    if steps.run is None:  # the classical baseline: its seeds arrive as MARKER bits
+        bands = iter([(0, *classical.bonds_and_code(predict.read_rows(plane, 0, plane.shape[0]), intensity))])
+        steps.on_batch(predict.count_tiles(plane.shape, steps.tiling))
+    else:
+        rows = predict.predict_rows(plane, steps.run, steps.tiling, intensity, transforms, steps.on_batch)
+        bands = ((y, *postprocess.decode(probs, steps.network.card.outputs)) for y, probs in rows)
+    for y, bonds, code in bands:
+        if intensity.high == intensity.low:  # a constant image holds no cells
+            code[:] = 0
+        yield y, bonds, code
+
+
+def _cells(bonds: np.ndarray, markers: np.ndarray, steps: Steps, plane, window=...) -> tuple[np.ndarray, np.ndarray]:
+    """Outlines and labels from the bond map and markers of ``plane[window]`` (read only for a faint-interface
+    merge)."""
+    card = steps.network.card
+    merge_below = cells.WEAK_INTERFACE if card.outputs == "epyseg7" else None  # validated for these
+    faint = card.merge_faint if steps.run is not None else None
+    evidence = {"image": np.asarray(plane[window]), "faint": faint, "dark_membranes": steps.invert} if faint else {}
+    return cells.find_cells(bonds, markers, steps.min_size, merge_below, **evidence)
+
+
+def _out_of_core(planes: list, axes: str, stack_shape: tuple, out, steps: Steps) -> Segmentation:
+    """Segment planes into a Zarr group (``out``, or a temporary one read back into memory): see ``lazy``."""
+    shape = (*stack_shape, *planes[0].shape)
+    attrs = {"axes": axes, "model": steps.network.name}
+    with lazy.writing(out, shape, min(steps.tiling.tile, shape[-2]), attrs) as output:
+        n_cells = []
+        for index, plane in zip(np.ndindex(stack_shape), planes, strict=True):
+            view = output.view(index)
+            for y, bonds, code in network_maps(plane, steps):
+                view["bonds"][y : y + len(bonds)] = bonds
+                view["code"][y : y + len(code)] = code
+            for block in lazy.blocks(plane.shape):
+                markers = cells.choose_markers(view["code"][block.seen])
+                outlines, _ = _cells(view["bonds"][block.seen], markers, steps, plane, block.seen)
+                view["outlines"][block.own] = outlines[block.inner]
+            n_cells.append(lazy.number_cells(view["outlines"], view["labels"], plane.shape))
+        output.group.attrs["epyseg_ij"] = {**attrs, "n_cells": n_cells}
+        if out is None:
+            labels = output.group["labels"][...]
+            labels = labels.astype(np.uint16) if max(n_cells) <= np.iinfo(np.uint16).max else labels
+            return Segmentation(output.group["outlines"][...], labels, output.group["bonds"][...], axes, n_cells)
+    group = lazy.open_output(out)
+    return Segmentation(group["outlines"], group["labels"], group["bonds"], axes, n_cells)
 
 
 def guess_axes(shape: tuple[int, ...], channel: int | None = None) -> str:

@@ -3,7 +3,8 @@
 Tiles start every ``tile`` px and see ``overlap / 2`` px of context on each side (mirror padding at the image
 border); the network input is rounded up to a multiple of 32. Each tile's prediction is hard-cropped to its own
 ``tile`` px, so stitching has no seams beyond the network's receptive field. Results stream out one tile row at a
-time: memory is bounded by a row of tiles, not by the image.
+time: memory is bounded by a row of tiles, not by the image. A plane may be any array that slices into numpy (a
+Dask or Zarr array): it is read a band of rows at a time, never whole.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def intensity_range(plane: np.ndarray, method: str = "minmax", invert: bool = Fa
     """
     if method not in NORMALIZATIONS:
         raise InputError(f"unknown normalization {method!r}; use one of {', '.join(NORMALIZATIONS)}")
-    low, high = float(plane.min()), float(plane.max())
+    ranges = [(band.min(), band.max()) for _, band in bands(plane)]
+    low, high = float(np.min([r[0] for r in ranges])), float(np.max([r[1] for r in ranges]))  # NaN propagates
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InputError("the image contains NaN or infinite values")
     if method == "percentile":
@@ -111,12 +113,23 @@ def intensity_range(plane: np.ndarray, method: str = "minmax", invert: bool = Fa
 
 
 def percentiles(plane: np.ndarray, q: tuple[float, ...]) -> tuple[float, ...]:
-    """Percentiles of a plane; exact from a histogram for 8/16-bit images (no sorted copy of a large image)."""
+    """Percentiles of a plane; exact from a histogram for 8/16-bit images (no sorted copy of a large image), else
+    from every n-th pixel of the plane in raster order (about 4 million of them)."""
     if plane.dtype in (np.uint8, np.uint16):
-        cdf = np.cumsum(np.bincount(plane.ravel(), minlength=1))
+        levels = np.iinfo(plane.dtype).max + 1
+        cdf = np.cumsum(sum(np.bincount(band.ravel(), minlength=levels) for _, band in bands(plane)))
         return tuple(float(np.searchsorted(cdf, p / 100 * (cdf[-1] - 1), side="right")) for p in q)
-    sample = plane.ravel()[:: max(1, plane.size // 4_000_000)]
+    width = plane.shape[1]
+    step = max(1, plane.shape[0] * width // 4_000_000)
+    sample = np.concatenate([band.ravel()[-(y * width) % step :: step] for y, band in bands(plane)])
     return tuple(float(v) for v in np.percentile(sample, q))
+
+
+def bands(plane, pixels: int = 1 << 24) -> Iterator[tuple[int, np.ndarray]]:
+    """``(y, rows)``: a plane (any array that slices into numpy) as numpy bands of about ``pixels`` px, in order."""
+    height = max(1, pixels // max(1, plane.shape[1]))
+    for y in range(0, plane.shape[0], height):
+        yield y, np.asarray(plane[y : y + height])
 
 
 def axis_windows(n: int, tile: int, margin: int) -> tuple[int, list[int]]:
@@ -144,6 +157,14 @@ def read_window(plane: np.ndarray, y: int, x: int, height: int, width: int) -> n
     if y >= 0 and x >= 0 and y + height <= h and x + width <= w:
         return plane[y : y + height, x : x + width]
     return plane[np.ix_(_mirror(np.arange(y, y + height), h), _mirror(np.arange(x, x + width), w))]
+
+
+def read_rows(plane, y: int, height: int) -> np.ndarray:
+    """Rows ``y`` to ``y + height`` of a plane (any array that slices into numpy) as numpy, mirrored beyond it."""
+    rows = _mirror(np.arange(y, y + height), plane.shape[0])
+    first, last = int(rows.min()), int(rows.max()) + 1
+    block = np.asarray(plane[first:last])
+    return block if last - first == height and rows[0] == first else block[rows - first]
 
 
 def _mirror(index: np.ndarray, n: int) -> np.ndarray:
@@ -214,7 +235,7 @@ def predict_rows(
 
     Parameters
     ----------
-    plane : (H, W) array, raw values.
+    plane : (H, W) array, raw values (numpy, or any array that slices into numpy: read a row of tiles at a time).
     network : function from a float32 batch (N, h, w, 1) to (N, h, w, C), h and w multiples of 32.
     tiling, intensity, tta : see ``Tiling``, ``intensity_range``, ``tta_transforms``.
     on_batch : called with the number of tiles after every network batch (progress, cancellation).
@@ -233,9 +254,10 @@ def predict_rows(
     done = 0
     for y in ys:
         strip = None
+        source = read_rows(plane, y - margin, win_h)
         for first in range(0, len(xs), tiling.batch):
             chunk = xs[first : first + tiling.batch]
-            batch = np.stack([read_window(plane, y - margin, x - margin, win_h, win_w) for x in chunk])
+            batch = np.stack([read_window(source, 0, x - margin, win_h, win_w) for x in chunk])
             batch = intensity(batch)[..., np.newaxis]
             pred = _predict_tta(network, batch, tta)[:, margin : margin + out_h, margin : margin + out_w]
             if strip is None:
