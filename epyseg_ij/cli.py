@@ -28,7 +28,8 @@ def _add_segment(sub) -> None:
     p.add_argument("--model", help="model name or .h5 path (default: the shipped model)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--ta", action="store_true", help="write <dir>/<image>/handCorrection.tif (the default)")
-    where.add_argument("--out", type=Path, metavar="DIR", help="write <stem>_outlines.tif and <stem>_labels.tif")
+    where.add_argument("--out", type=Path, metavar="DIR", help="write <stem>_outlines.tif and <stem>_labels.tif; "
+                       "into DIR named *.zarr: Zarr groups <stem> (outlines, labels, bonds), tile by tile")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing results (hand corrections are kept)")
     p.add_argument("--tta", choices=("none", "flip", "epyseg"), default="none", help="test-time augmentation")
     p.add_argument("--channel", type=int, metavar="N", help="membrane channel of multichannel images, from 1")
@@ -44,9 +45,14 @@ def _add_segment(sub) -> None:
         default="auto",
         help="where the network runs (default auto: OpenVINO on a CPU when installed, TensorFlow on a GPU)",
     )
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--workers", type=int, metavar="N", help="segment on N local Dask worker processes")
+    dask.add_argument("--scheduler", metavar="ADDRESS", help="segment on an existing Dask cluster (tcp://host:8786)")
 
 
 def _run_segment(args) -> int:
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
     from .batch import find_images, segment_files
@@ -67,7 +73,15 @@ def _run_segment(args) -> int:
     }
     check_options(**options)  # once, before any file
     paths = find_images(args.inputs)
-    with tqdm(total=len(paths), unit="image", disable=None) as bar:
+    distributed = args.workers is not None or args.scheduler is not None
+    if distributed:
+        from .cluster import client
+
+        logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.ERROR)
+    with (
+        client(args.workers, args.scheduler) if distributed else nullcontext() as dask,
+        tqdm(total=len(paths), unit="image", disable=None) as bar,
+    ):
 
         def report(r) -> None:
             detail = f"{r.n_cells} cells in {r.seconds:.1f} s" if r.status == "written" else r.message
@@ -78,7 +92,7 @@ def _run_segment(args) -> int:
 
         reports = segment_files(
             paths, model=args.model, ta=args.out is None, out_dir=args.out, overwrite=args.overwrite,
-            on_file=report, **options,
+            on_file=report, client=dask, **options,
         )  # fmt: skip
     failed = sum(r.status == "failed" for r in reports)
     done = sum(r.status == "written" for r in reports)
