@@ -59,8 +59,8 @@ def tiling_of(model):
     return predict.Tiling(model.card.tile, model.card.overlap)
 
 
-def network_seconds(run, model, image: np.ndarray, repeat: int) -> float:
-    """The backend's network on the tiles segment() builds, in the same batches."""
+def network_run(run, model, image: np.ndarray):
+    """A call of the backend's network on the tiles segment() builds, in the same batches."""
     from epyseg_ij import predict
 
     tiling = tiling_of(model)
@@ -71,12 +71,11 @@ def network_seconds(run, model, image: np.ndarray, repeat: int) -> float:
         intensity(predict.read_window(image, y - margin, x - margin, win, win)) for y in starts for x in starts
     ])[..., None]  # fmt: skip
     batches = [tiles[i : i + tiling.batch] for i in range(0, len(tiles), tiling.batch)]
-    run(batches[0])  # warm-up
-    return min(_seconds(lambda: [run(b) for b in batches]) for _ in range(repeat))
+    return lambda: [run(b) for b in batches]
 
 
-def postprocess_seconds(run, model, image: np.ndarray, repeat: int) -> float:
-    """What ``segment`` does after the network: decode the maps, choose markers, find cells."""
+def postprocess_run(run, model, image: np.ndarray):
+    """What ``segment`` does after the network, on this image's maps: decode them, choose markers, find cells."""
     from epyseg_ij import cells, postprocess, predict
 
     intensity = predict.intensity_range(image, model.card.normalization)
@@ -88,20 +87,13 @@ def postprocess_seconds(run, model, image: np.ndarray, repeat: int) -> float:
         bonds, code = (np.concatenate(maps) for maps in zip(*decoded, strict=True))
         cells.find_cells(bonds, cells.choose_markers(code), 0, merge_below)
 
-    return min(_seconds(post) for _ in range(repeat))
+    return post
 
 
 def _seconds(run) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
-
-
-def end_to_end_seconds(model, image: np.ndarray, backend: str, repeat: int) -> float:
-    import epyseg_ij
-
-    epyseg_ij.segment(image[:256, :256], model, backend=backend)  # warm-up (tracing)
-    return min(_seconds(lambda: epyseg_ij.segment(image, model, backend=backend)) for _ in range(repeat))
 
 
 def peak_rss_child(model: str, size: int, backend: str) -> None:
@@ -117,13 +109,23 @@ def peak_rss_child(model: str, size: int, backend: str) -> None:
 
 
 def backend_figures(model, image: np.ndarray, backend: str, repeat: int) -> dict:
+    """Each figure is the best of ``repeat`` runs, the three measurements taking turns (the load drifts alike)."""
+    import epyseg_ij
     from epyseg_ij import backends
 
     run = backends.predictor(model, backend)
-    mpix = image.size / 1e6
-    network = network_seconds(run, model, image, repeat) / mpix
-    end_to_end = end_to_end_seconds(model, image, backend, repeat) / mpix
-    post = postprocess_seconds(run, model, image, repeat) / mpix
+    steps = {
+        "network": network_run(run, model, image),
+        "end_to_end": lambda: epyseg_ij.segment(image, model, backend=backend),
+        "postprocess": postprocess_run(run, model, image),
+    }
+    epyseg_ij.segment(image[:256, :256], model, backend=backend)  # warm-up
+    steps["network"]()
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(repeat):
+        for name, step in steps.items():
+            best[name] = min(best[name], _seconds(step))
+    network, end_to_end, post = (best[k] / (image.size / 1e6) for k in ("network", "end_to_end", "postprocess"))
     return {
         "network_s_per_mpix": round(network, 3),
         "end_to_end_s_per_mpix": round(end_to_end, 3),

@@ -274,5 +274,8 @@ def _predict_tta(network: Callable[[np.ndarray], np.ndarray], batch: np.ndarray,
     total = None
     for forward, inverse in tta:
         pred = inverse(network(np.ascontiguousarray(forward(batch), dtype=np.float32)))
-        total = pred.astype(np.float32, copy=True) if total is None else total.__iadd__(pred)
+        if total is None:  # a copy only to sum several passes into: the network's output is a new array
+            total = pred.astype(np.float32, copy=len(tta) > 1)
+        else:
+            total += pred
     return total / len(tta) if len(tta) > 1 else total
