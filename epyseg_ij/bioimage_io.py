@@ -207,9 +207,14 @@ def _output_axis(bio, name: str, halo: int):
 def _weights(bio, network, folder: Path, onnx: bool | None):
     """keras_hdf5, tensorflow_saved_model_bundle and (when tf2onnx is there, unless ``onnx`` is False) onnx."""
     version = bio.Version(tf().__version__)
+    logger, level = tf().get_logger(), tf().get_logger().level
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Keras calls HDF5 "legacy"; it is the format keras_hdf5 means
-        network.save(folder / "model.h5", include_optimizer=False)
+        logger.setLevel(logging.ERROR)  # and warns that the (never compiled) model has no compiled metrics
+        try:
+            network.save(folder / "model.h5", include_optimizer=False)
+        finally:
+            logger.setLevel(level)
     _saved_model(network, folder / "saved_model")
     bundle = _zip_folder(folder)
     entries = {
