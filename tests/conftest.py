@@ -1,6 +1,9 @@
 """Shared fixtures: a private model cache, tiny real networks, the licensed sample data."""
 
+import http.server
 import os
+import threading
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,17 @@ def private_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("epyseg_home")
     os.environ["EPYSEG_IJ_HOME"] = str(home)
     return home
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real HTTP server on localhost serving a folder: (folder, URL)."""
+    root = tmp_path_factory.mktemp("www")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=root)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,24 @@
 """The GUI half of the ImageJ bridge tests, run by test_ij_gui.py in a subprocess under Xvfb (a JVM starts once per
 process, and the other tests run headless). Prints one JSON object with what it saw.
 
-    DISPLAY=:n EPYSEG_IJ_HOME=... python tests/ij_gui_session.py IMAGE.tif MODEL
+    DISPLAY=:n EPYSEG_IJ_HOME=... python tests/ij_gui_session.py IMAGE.tif MODEL FOLDER
+
+FOLDER receives screenshots of the Segment and Train dialogs (segment-dialog.png, train-dialog.png).
 """
 
 import json
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 
-def main(image_path: str, model: str) -> None:
+def main(image_path: str, model: str, out: str) -> None:
+    shots = Path(out)
     from epyseg_ij import ij, segment
     from epyseg_ij.ij import convert, measure
     from epyseg_ij.ij.options import parse
@@ -60,49 +66,175 @@ def main(image_path: str, model: str) -> None:
         'newImage("b", "32-bit ramp", 64, 64, 1); run("Gaussian Blur...", "sigma=2");return "" + getTitle();', ""
     )
 
-    # 4. recordable: the menu command shows a dialog; OK records a run(...) line whose options parse back
-    IJ.openImage(image_path).show()
+    # 4. the Segment dialog: a screenshot, its Help page, a model that still has to be loaded, percentiles and the
+    #    overlay chosen; the Recorder writes what the dialog did; the status bar shows the phases and the tiles
+    from epyseg_ij import models
+    from epyseg_ij.ij.commands.segment import NORMALIZATION_WORDS, OUTPUT_WORDS
+
+    shutil.copyfile(models.user_model_path(model), models.user_model_path("gui-copy"))  # not loaded yet
+    target = IJ.openImage(image_path)
+    target.show()
     Recorder(False)
     Recorder.class_.getField("record").setBoolean(None, True)
-    clicker = threading.Thread(target=_click_ok, args=("EPySeg Segment",), daemon=True)
-    clicker.start()
     IJ.doCommand("EPySeg Segment")  # like a menu click: runs on a new thread, the dialog waits there
-    clicker.join(30)
-    deadline = time.time() + 30
-    text = ""
-    while time.time() < deadline:
-        text = str(Recorder.getInstance().getText()) if Recorder.getInstance() else ""
-        if "EPySeg Segment" in text:
-            break
-        time.sleep(0.2)
-    line = next((ln for ln in text.splitlines() if "EPySeg Segment" in ln), "")
-    seen["recorded"] = line
-    options = line.split('", "', 1)[1].rsplit('");', 1)[0] if '", "' in line else None
-    if options is not None:
-        from epyseg_ij.ij.commands import SEGMENT_OPTIONS
+    dialog = _window("EPySeg Segment")
+    seen["segment_shot"] = _screenshot(dialog, shots / "segment-dialog.png")
+    seen["segment_help"] = _help(dialog, "EPySeg Segment Help")
+    _select(dialog, next(str(i) for i in _items(dialog) if i.startswith("gui-copy")))
+    _select(dialog, NORMALIZATION_WORDS["percentile"])
+    _tick(dialog, OUTPUT_WORDS["overlay"])
+    _press(dialog, "OK")
+    seen["statuses"] = sorted(_statuses_while("EPySeg Segment"))
+    seen["recorded"] = _recorded("EPySeg Segment")
+    options = seen["recorded"].split('", "', 1)[1].rsplit('");', 1)[0] if '", "' in seen["recorded"] else ""
+    from epyseg_ij.ij.commands import SEGMENT_OPTIONS
 
-        seen["recorded_parses"] = parse(options, SEGMENT_OPTIONS, "EPySeg Segment")["model"]
-    print(json.dumps({k: v if isinstance(v, bool | int | float) or v is None else str(v) for k, v in seen.items()}))
+    parsed = parse(options, SEGMENT_OPTIONS, "EPySeg Segment")
+    seen["recorded_parses"] = f"{parsed['model']} {parsed['normalization']} {' '.join(parsed['output'])}"
+    overlay = target.getOverlay()
+    seen["overlay"] = -1 if overlay is None else int(overlay.size())
+
+    # 5. the Train dialog: the correction loop's defaults; masks of unknown origin are not corrected ones
+    from epyseg_ij.synth import write_dataset
+
+    data = Path(tempfile.mkdtemp()) / "train-data"
+    write_dataset(data, 2, (64, 64))
+    IJ.log("\\Clear")
+    IJ.doCommand("EPySeg Train")
+    dialog = _window("EPySeg Train")
+    seen["train_shot"] = _screenshot(dialog, shots / "train-dialog.png")
+    fields = dialog.getStringFields()
+    fields.get(0).setText(str(data))
+    fields.get(1).setText("gui-model")
+    _press(dialog, "OK")
+    _statuses_while("EPySeg Train")
+    seen["train_recorded"] = _recorded("EPySeg Train").replace(str(data), "DATA")
+    seen["train_log"] = str(IJ.getLog())
+    seen["train_error"] = str(System.getProperties().get("epyseg.lastError"))
+
+    # 6. Models...: the manager shows the card of the model chosen; About: versions, GPU, links
+    IJ.doCommand("EPySeg Models...")
+    _press(_window("EPySeg Models"), "OK")
+    seen["card"] = _close(_window("EPySeg model default"))
+    IJ.doCommand("About EPySeg...")
+    seen["about"] = _close(_window("About EPySeg"))
+    plain = (bool, int, float, list, type(None))
+    print(json.dumps({k: v if isinstance(v, plain) else str(v) for k, v in seen.items()}))
 
 
-def _click_ok(title: str) -> None:
-    """Press OK in the dialog called ``title`` once it shows."""
+def _window(title: str, timeout: float = 60):
+    """The window called ``title`` once it shows."""
     from java.awt import Window
-    from java.awt.event import ActionEvent
 
-    deadline = time.time() + 30
+    deadline = time.time() + timeout
     while time.time() < deadline:
         for window in Window.getWindows():
-            if window.isShowing() and hasattr(window, "getButtons") and str(window.getTitle()) == title:
-                ok = window.getButtons()[0]
-                window.actionPerformed(ActionEvent(ok, ActionEvent.ACTION_PERFORMED, "OK"))
-                return
-        time.sleep(0.1)
+            if window.isShowing() and str(window.getTitle()) == title:
+                return window
+        time.sleep(0.05)
+    raise TimeoutError(f"no window {title!r}")
+
+
+def _press(dialog, label: str) -> None:
+    """Press a button of a GenericDialog (as a click does: through its action listener)."""
+    from java.awt.event import ActionEvent
+
+    button = next(b for b in dialog.getButtons() if b is not None and str(b.getLabel()).strip() == label)
+    dialog.actionPerformed(ActionEvent(button, ActionEvent.ACTION_PERFORMED, label))
+
+
+def _items(dialog) -> list[str]:
+    return [str(c.getItem(i)) for c in dialog.getChoices() for i in range(c.getItemCount())]
+
+
+def _select(dialog, item: str) -> None:
+    """Choose ``item`` in the drop-down list that has it."""
+    choice = next(c for c in dialog.getChoices() if item in [str(c.getItem(i)) for i in range(c.getItemCount())])
+    choice.select(item)
+
+
+def _tick(dialog, label: str) -> None:
+    next(b for b in dialog.getCheckboxes() if str(b.getLabel()) == label).setState(True)
+
+
+def _texts(component) -> list[str]:
+    """The text of the labels and HTML panes in a window."""
+    found = []
+    for child in component.getComponents():
+        if hasattr(child, "getText") and not hasattr(child, "setEchoChar"):
+            found.append(str(child.getText()))
+        if hasattr(child, "getComponents"):
+            found.extend(_texts(child))
+    return found
+
+
+def _close(window) -> str:
+    """Close a message window; its text."""
+    text = " ".join(_texts(window))
+    window.dispose()
+    return text
+
+
+def _help(dialog, title: str) -> str:
+    """Press Help (it shows a modal page, so from another thread), read the page and close it."""
+    clicker = threading.Thread(target=_press, args=(dialog, "Help"), daemon=True)
+    clicker.start()
+    text = _close(_window(title))
+    clicker.join(30)
+    return text
+
+
+def _screenshot(window, path: Path) -> str:
+    """The window as it shows on the screen (java.awt.Robot), as a PNG; ``WIDTHxHEIGHT COLOURS``."""
+    from java.awt import Robot
+    from java.io import File
+    from javax.imageio import ImageIO
+
+    robot = Robot()
+    robot.waitForIdle()
+    time.sleep(0.5)  # the last paints
+    image = robot.createScreenCapture(window.getBounds())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ImageIO.write(image, "png", File(str(path)))
+    width, height = int(image.getWidth()), int(image.getHeight())
+    colours = {int(image.getRGB(x, y)) for x in range(0, width, 3) for y in range(0, height, 3)}
+    return f"{width}x{height} {len(colours)}"
+
+
+def _running(name: str) -> bool:
+    from java.lang import Thread
+
+    return any(str(t.getName()) == name and t.isAlive() for t in Thread.getAllStackTraces().keySet())
+
+
+def _statuses_while(command: str) -> set[str]:
+    """What ImageJ's status bar said while the menu command ran."""
+    from ij import ImageJ
+
+    seen = set()
+    deadline = time.time() + 120
+    while _running(command) and time.time() < deadline:
+        seen.add(str(ImageJ.getStatusBarText()))
+        time.sleep(0.002)
+    seen.add(str(ImageJ.getStatusBarText()))
+    return seen
+
+
+def _recorded(command: str) -> str:
+    from ij.plugin.frame import Recorder
+
+    text = str(Recorder.getInstance().getText()) if Recorder.getInstance() else ""
+    return next((line for line in text.splitlines() if f'run("{command}"' in line), "")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
-    sys.stdout.flush()
-    from java.lang import System
+    status = 1
+    try:
+        main(sys.argv[1], sys.argv[2], sys.argv[3])
+        status = 0
+    finally:  # also after an error: the JVM's AWT threads would keep the process up
+        sys.stdout.flush()
+        sys.stderr.flush()
+        from java.lang import System
 
-    System.exit(0)  # idle Java thread pools (Gaussian Blur's) would keep the JVM up for another minute
+        System.exit(status)  # idle Java thread pools (Gaussian Blur's) would keep the JVM up for another minute

@@ -452,8 +452,9 @@ def test_scripts_segment_folder(imagej, tiny_model, tmp_path, kind):
     assert all((folder / f"img{i}" / "handCorrection.tif").is_file() for i in range(2))
 
 
-def test_train_command_and_cancel(imagej, tmp_path):
-    """EPySeg Train from a macro: progress, the model saved under its name; Esc stops a long run."""
+def test_train_command_and_cancel(imagej, tmp_path, capfd):
+    """EPySeg Train from a macro: progress, the model saved under its name, what it was trained on in the Log; Esc
+    stops a long run."""
     from ij import IJ
     from java.awt.event import KeyEvent
 
@@ -468,6 +469,7 @@ def test_train_command_and_cancel(imagej, tmp_path):
     script.write_text((SCRIPTS / "EPySeg_Train.ijm").read_text())
     assert run_macro_file(script, f"{common} name=ij-trained epochs=1") == 0
     assert models.user_model_path("ij-trained").is_file()
+    assert "trained on 2 images: 2 for training, 0 for validation" in capfd.readouterr().out
     cells = macro("""
         setBatchMode(true);
         newImage("t", "8-bit ramp", 64, 64, 1);

@@ -1,16 +1,13 @@
 """Models: save/load round trips with Keras and EPySeg layouts, cards, registry, downloads (real HTTP on localhost)."""
 
 import hashlib
-import http.server
-import threading
-from functools import partial
 
 import h5py
 import numpy as np
 import pytest
 
 from epyseg_ij import models
-from epyseg_ij.errors import InputError, ModelError
+from epyseg_ij.errors import Cancelled, InputError, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +87,6 @@ def test_import_list_and_load_by_name(tmp_path, network, batch):
         models.user_model_path("../escape")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A real HTTP server on localhost serving a folder."""
-    root = tmp_path_factory.mktemp("www")
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=root)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
 def published(server, network, tmp_path, md5=None):
     root, url = server
     path = models.save_model(network, root / "model.h5", models.ModelCard("x"))
@@ -114,6 +100,23 @@ def test_download_once_and_check_md5(server, network, tmp_path):
     assert models.md5sum(path) == entry.md5 and path.parent == tmp_path / "cache"
     (server[0] / "model.h5").unlink()  # the second call must not need the network
     assert models.download(entry, tmp_path / "cache") == path
+
+
+def test_download_progress_and_cancel(server, network, tmp_path):
+    """A download reports its bytes to a callback (ImageJ's progress bar); raising Cancelled from it keeps nothing."""
+    entry = published(server, network, tmp_path)
+    size = (server[0] / "model.h5").stat().st_size
+    seen = []
+    path = models.download(entry, tmp_path / "cache", progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (size, size) and all(b >= a for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+    assert models.md5sum(path) == entry.md5
+
+    def cancel(done, total):
+        raise Cancelled("download cancelled")
+
+    with pytest.raises(Cancelled, match="download cancelled"):
+        models.download(entry, tmp_path / "other", progress=cancel)
+    assert not list((tmp_path / "other").glob("*"))
 
 
 def test_md5_mismatch_is_refused_and_nothing_kept(server, network, tmp_path):

@@ -112,12 +112,13 @@ def _recorder_paused():
     """No recording by the GenericDialog itself (it would record the first word of each label)."""
     from ij.plugin.frame import Recorder
 
-    recording = bool(Recorder.record)
-    Recorder.record = False
+    field = Recorder.class_.getField("record")  # JPype does not set static fields by assignment
+    recording = bool(field.getBoolean(None))
+    field.setBoolean(None, False)
     try:
         yield
     finally:
-        Recorder.record = recording
+        field.setBoolean(None, recording)
 
 
 def record(command: str, options: str) -> None:

@@ -74,8 +74,8 @@ def _html(text: str) -> str:
     import html
     import re
 
-    escaped = html.escape(text).replace("\n", "<br>")
-    return "<html>" + re.sub(r"(https?://\S+)", r'<a href="\1">\1</a>', escaped) + "</html>"
+    linked = re.sub(r"(https?://\S+)", r'<a href="\1">\1</a>', html.escape(text))
+    return "<html>" + linked.replace("\n", "<br>") + "</html>"
 
 
 @command("ping")

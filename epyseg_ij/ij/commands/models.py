@@ -113,7 +113,8 @@ def _dialog(service: Service) -> dict:
     names = {m.name: m.name if m.available else f"{m.name} (not downloaded)" for m in known}
     names.update({name: f"{name} (this session)" for name in service.models})
     form = Form("EPySeg Models", remember=("action", "model"))
-    form.message("\n".join(f"{m.name}: {m.description}{'' if m.available else ' (not downloaded)'}" for m in known))
+    lines = [f"{m.name}: {m.description}{'' if m.available else ' (not downloaded)'}" for m in known]
+    form.message("Models you can use by name:\n" + "\n".join(lines + [f"{n}: this session" for n in service.models]))
     form.choice("action", "Action", ACTIONS, "card")
     form.choice("model", "Model", names, models.DEFAULT_MODEL)
     form.text("file", "File to import (.h5)", browse="file")

@@ -67,7 +67,7 @@ def train(request: Request, service: Service) -> Reply:
     n_train, n_val = (len(part) for part in data.split(range(n_images), values["validation"]))
     log(
         f"EPySeg: model {values['name']!r} saved to {result.path} (best epoch {result.best_epoch}); "
-        f"trained on {n_images} images: {n_train} for training, {n_val} for validation"
+        f"trained on {_count(n_images, 'image')}: {n_train} for training, {n_val} for validation"
     )
     objects = {**found, "path": str(result.path), "best_epoch": int(result.best_epoch)}
     objects.update(images=n_images, training=n_train, validation=n_val)
@@ -80,15 +80,24 @@ def _found(folders: list[str], values: dict) -> dict[str, int]:
     corrected = sum(p.corrected is True for p in pairs)
     machine = sum(p.corrected is False for p in pairs)
     used = corrected if values["corrected"] else len(pairs)
-    n_train, n_val = (len(part) for part in data.split(range(used), values["validation"])) if used else (0, 0)
-    where = f"{len(folders)} folder{'s' * (len(folders) > 1)}"
     log(
-        f"EPySeg: {TRAIN}: {len(pairs)} images with masks in {where}: {corrected} corrected by hand, {machine} "
-        f"unchanged machine masks, {len(pairs) - corrected - machine} of unknown origin (no epyseg-ij marker)"
+        f"EPySeg: {TRAIN}: {_count(len(pairs), 'image')} with masks in {_count(len(folders), 'folder')}: "
+        f"{corrected} corrected by hand, {machine} unchanged machine masks, "
+        f"{len(pairs) - corrected - machine} of unknown origin (no epyseg-ij marker)"
     )
+    if not used:
+        raise InputError(
+            f"{TRAIN}: none of the {len(pairs)} masks was corrected by hand since EPySeg wrote it: correct some "
+            "handCorrection.tif masks first, or train on all masks (leave out 'corrected')"
+        )
+    n_train, n_val = (len(part) for part in data.split(range(used), values["validation"]))
     which = "the corrected masks" if values["corrected"] else "all masks"
-    log(f"EPySeg: {TRAIN}: training on {which}: {n_train} images for training, {n_val} for validation")
+    log(f"EPySeg: {TRAIN}: training on {which}: {_count(n_train, 'image')} for training, {n_val} for validation")
     return {"found": len(pairs), "corrected": corrected, "machine": machine, "used": used}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 # The words of the dialog and the help page for the choices.
