@@ -97,7 +97,14 @@ def export_package(
     network = models.load(model)
     if network.keras is None:
         raise InputError(f"the {network.name!r} model has no network to export")
-    with _quiet(f"cannot export {network.name!r}"), tempfile.TemporaryDirectory(prefix="epyseg-bioimageio-") as folder:
+    if network.card.input_channels != 1:
+        raise InputError(
+            f"{network.name!r} takes {network.card.input_channels} channels; epyseg-ij runs one-channel models"
+        )
+    with (
+        _spec_errors(f"cannot export {network.name!r}"),
+        tempfile.TemporaryDirectory(prefix="epyseg-bioimageio-") as folder,
+    ):
         descr = _describe(network, plane, Path(folder), authors or ["epyseg-ij"], license, onnx)
         files.make_folder(out.parent)
         with files.prepared(out, lambda fh: _spec().save_bioimageio_package_to_stream(descr, output_stream=fh)) as tmp:
@@ -116,7 +123,7 @@ def unpacked(path: os.PathLike, encoder: str | None = None) -> Iterator[tuple[Pa
     states. ``ModelError`` for an invalid package, one without Keras weights or with preprocessing epyseg-ij lacks.
     """
     with (
-        _quiet(f"{path}: not a usable bioimage.io package"),
+        _spec_errors(f"{path}: not a usable bioimage.io package"),
         zipfile.ZipFile(path) as package,
         tempfile.TemporaryDirectory(prefix="epyseg-import-") as folder,
     ):
@@ -149,7 +156,9 @@ def _describe(network: models.Model, plane: np.ndarray, folder: Path, authors, l
     low, high = PERCENTILES[card.normalization]
     preprocessing = [
         bio.ScaleRangeDescr(
-            kwargs=bio.ScaleRangeKwargs(axes=_axes("channel", "y", "x"), min_percentile=low, max_percentile=high)
+            kwargs=bio.ScaleRangeKwargs(
+                axes=[bio.AxisId(a) for a in ("channel", "y", "x")], min_percentile=low, max_percentile=high
+            )
         )
     ]
     if card.normalization == "percentile":
@@ -161,7 +170,7 @@ def _describe(network: models.Model, plane: np.ndarray, folder: Path, authors, l
             bio.BatchAxis(),
             bio.SpaceInputAxis(id=bio.AxisId("y"), size=space),
             bio.SpaceInputAxis(id=bio.AxisId("x"), size=space),
-            bio.ChannelAxis(channel_names=[f"c{i}" for i in range(card.input_channels)]),
+            bio.ChannelAxis(channel_names=["membrane"]),
         ],
         test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
@@ -233,7 +242,7 @@ def _weights(bio, network, folder: Path, onnx: bool | None):
 
 def _saved_model(network, folder: Path) -> None:
     """A SavedModel of the network alone: its variables and a ``serve`` function (also ``serving_default``)."""
-    signature = tf().TensorSpec([None, None, None, network.input_shape[-1]], tf().float32, name="raw")
+    signature = tf().TensorSpec([None, None, None, 1], tf().float32, name="raw")
     module = tf().Module()
     module.variables_ = list(network.variables)  # tracked as plain variables: no Keras layer is traced or saved
     module.serve = tf().function(lambda raw: {"probabilities": network(raw, training=False)}, [signature])
@@ -253,9 +262,9 @@ def _onnx(network, path: Path) -> None:
     try:
         import tf2onnx
     except ImportError:
-        raise InputError("ONNX export needs tf2onnx: pip install tf2onnx onnxruntime") from None
-    signature = (tf().TensorSpec([None, None, None, network.input_shape[-1]], tf().float32, name="raw"),)
-    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        raise InputError("ONNX weights need tf2onnx: pip install 'epyseg-ij[onnx]'") from None
+    signature = (tf().TensorSpec([None, None, None, 1], tf().float32, name="raw"),)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         tf2onnx.convert.from_keras(network, input_signature=signature, opset=ONNX_OPSET, output_path=str(path))
 
 
@@ -320,12 +329,6 @@ def _name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_+\- ()]", "-", f"epyseg-ij {name}")[:128]
 
 
-def _axes(*names: str) -> list:
-    from bioimageio.spec.model.v0_5 import AxisId
-
-    return [AxisId(n) for n in names]
-
-
 # ---------------------------------------------------------------------------------------------------- import side
 
 
@@ -369,7 +372,7 @@ def _spec():
 
 def _valid(descr, source):
     """The description, or one ``ModelError`` line with the first reason bioimageio.spec gives."""
-    if descr.validation_summary.status == "failed" or type(descr).__name__ == "InvalidDescr":
+    if isinstance(descr, _spec().InvalidDescr) or descr.validation_summary.status == "failed":
         errors = descr.validation_summary.details[-1].errors if descr.validation_summary.details else []
         reason = f"{'.'.join(map(str, errors[0].loc))}: {errors[0].msg}" if errors else descr.validation_summary.name
         raise ModelError(f"{source}: not a valid bioimage.io package ({first_line(Exception(reason))})")
@@ -377,8 +380,8 @@ def _valid(descr, source):
 
 
 @contextlib.contextmanager
-def _quiet(what: str) -> Iterator[None]:
-    """bioimageio.spec's log off; its errors become one ``ModelError`` line, ``what: reason`` (ours pass through)."""
+def _spec_errors(what: str) -> Iterator[None]:
+    """bioimageio.spec's log off; its errors become one ``ModelError`` line, ``what (reason)`` (ours pass through)."""
     _spec()
     try:
         yield
