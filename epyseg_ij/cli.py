@@ -48,6 +48,8 @@ def _add_segment(sub) -> None:
     dask = p.add_mutually_exclusive_group()
     dask.add_argument("--workers", type=int, metavar="N", help="segment on N local Dask worker processes")
     dask.add_argument("--scheduler", metavar="ADDRESS", help="segment on an existing Dask cluster (tcp://host:8786)")
+    p.add_argument("--results", action="store_true", help="with --out: also <stem>_results.csv, one row per cell")
+    p.add_argument("--rois", action="store_true", help="with --out: also <stem>_RoiSet.zip (Fiji's ROI Manager)")
 
 
 def _run_segment(args) -> int:
@@ -60,6 +62,8 @@ def _run_segment(args) -> int:
 
     if args.channel is not None and args.channel < 1:
         raise InputError(f"--channel counts from 1 (the first channel), got {args.channel}")
+    if (args.results or args.rois) and (args.out is None or args.out.suffix.lower() == ".zarr"):
+        raise InputError("--results and --rois go with --out DIR (a folder of TIFFs, not *.zarr)")
     options = {
         "tta": args.tta,
         "channel": None if args.channel is None else args.channel - 1,
@@ -97,6 +101,65 @@ def _run_segment(args) -> int:
     failed = sum(r.status == "failed" for r in reports)
     done = sum(r.status == "written" for r in reports)
     print(f"{done} segmented, {len(reports) - done - failed} skipped, {failed} failed")
+    if args.results or args.rois:
+        failed += _measure_segmented(args, [r.path for r in reports if r.status != "failed"])
+    return 1 if failed else 0
+
+
+def _measure_segmented(args, images: list[Path]) -> int:
+    """``segment --out DIR --results/--rois``: measure each image's ``<stem>_labels.tif``; the number that failed."""
+    from .measure_files import measure_file
+
+    failed = 0
+    for image in images:
+        try:
+            report = measure_file(
+                args.out / f"{image.stem}_labels.tif", args.out, image.stem, results=args.results, rois=args.rois,
+                overwrite=args.overwrite,
+            )  # fmt: skip
+        except EpysegError as error:
+            print(f"{image}: measuring failed: {error}")
+            failed += 1
+            continue
+        _say_measured(image, report)
+    return failed
+
+
+def _say_measured(path: Path, report) -> None:
+    written = ", ".join(p.name for p in report.written)
+    kept = "; ".join(f"{p} exists: kept (use --overwrite to replace it)" for p in report.kept)
+    cells = f"{report.cells} cells" + (f" ({report.left_out} on the border left out)" if report.left_out else "")
+    print(f"{path}: " + "; ".join(part for part in (f"{cells} -> {written}" if written else "", kept) if part))
+
+
+def _add_measure(sub) -> None:
+    p = sub.add_parser("measure", help="per-cell measurements (CSV) of label images or Tissue Analyzer masks")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="label images or outline masks (files, glob patterns), "
+                   "or folders: their Tissue Analyzer masks (*/handCorrection.tif)")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="write <name>_results.csv there")
+    p.add_argument("--exclude-border", action="store_true", help="leave out the cells that touch the image border")
+    p.add_argument("--rois", action="store_true", help="also write <name>_RoiSet.zip (Fiji's ROI Manager opens it)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+
+
+def _run_measure(args) -> int:
+    from .measure_files import find_masks, measure_file, result_name
+
+    paths = find_masks(args.inputs)
+    names = [result_name(p) for p in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"several inputs would write {args.out / (twice[0] + '_results.csv')}: measure them apart")
+    failed = 0
+    for path in paths:
+        try:
+            report = measure_file(path, args.out, rois=args.rois, exclude_border=args.exclude_border,
+                                  overwrite=args.overwrite)  # fmt: skip
+        except EpysegError as error:
+            print(f"{path}: failed: {error}")
+            failed += 1
+            continue
+        _say_measured(path, report)
     return 1 if failed else 0
 
 
@@ -327,6 +390,7 @@ def _run_install_fiji(args) -> int:
 COMMANDS = {
     "segment": (_add_segment, _run_segment),
     "models": (_add_models, _run_models),
+    "measure": (_add_measure, _run_measure),
     "evaluate": (_add_evaluate, _run_evaluate),
     "synth": (_add_synth, _run_synth),
     "train": (_add_train, _run_train),

@@ -2,7 +2,8 @@
 
 Two layouts are recognised in every data folder:
 
-* **Tissue Analyzer**: ``foo.tif`` with its mask in ``foo/handCorrection.tif`` (or ``.png``). TA's own 1-px white
+* **Tissue Analyzer**: ``foo.tif`` with its mask in ``foo/handCorrection.tif`` (or ``.png``; or the exact
+  ``foo/groundTruth.tif`` that ``synth`` writes, when there is no ``handCorrection``). TA's own 1-px white
   frame around the mask is removed (the border rows/columns then copy their inner neighbours).
 * **Image/mask pairs**: ``foo.tif`` with ``foo_mask.tif``, ``foo_labels.tif`` or ``foo_outlines.tif`` beside it (any
   image extension), or an ``images/`` folder with a ``masks/`` or ``labels/`` folder holding files of the same names.
@@ -36,7 +37,7 @@ from .masks import NoCells, is_grey, outlines_from_mask, read_mask
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
-TA_MASKS = ("handCorrection.tif", "handCorrection.tiff", "handCorrection.png")
+TA_MASKS = ("handCorrection.tif", "handCorrection.tiff", "handCorrection.png", io.GROUND_TRUTH)
 MASK_SUFFIXES = ("_mask", "_labels", "_outlines")
 IGNORE, IGNORE_EXTENSIONS = "ignore", (".tif", ".tiff", ".png")  # NAME/ignore.tif or NAME_ignore.tif
 IMAGE_FOLDER, MASK_FOLDERS = "images", ("masks", "labels")

@@ -37,6 +37,7 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 TA_MASK = "handCorrection.tif"
+GROUND_TRUTH = "groundTruth.tif"  # synth's exact masks, in the TA layout: never taken for a hand correction
 MARKER = "epyseg_ij.json"
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".lsm")
 TIFF_SUFFIXES = (".tif", ".tiff", ".lsm")
@@ -213,9 +214,11 @@ def ta_mask_path(image_path: os.PathLike) -> Path:
 
 
 def is_ta_file(path: os.PathLike) -> bool:
-    """A Tissue Analyzer mask, one of its backups or the marker: a file of an image's TA folder, not an image."""
+    """A Tissue Analyzer mask, one of its backups, the marker or synth's ground truth: a file of an image's TA
+    folder, not an image."""
     name = Path(path).name.lower()
-    return name == MARKER or (name.startswith("handcorrection.") and Path(name).suffix in IMAGE_SUFFIXES)
+    mask = name.startswith("handcorrection.") and Path(name).suffix in IMAGE_SUFFIXES
+    return mask or name in (MARKER, GROUND_TRUTH.lower())
 
 
 def is_hand_corrected(mask_path: os.PathLike) -> bool | None:

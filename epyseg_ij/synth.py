@@ -27,7 +27,7 @@ import numpy as np
 
 from epyseg_ij import _synth
 from epyseg_ij.errors import InputError
-from epyseg_ij.io import TA_MASK, write_tiff
+from epyseg_ij.io import GROUND_TRUTH, write_tiff
 from epyseg_ij.postprocess import labels_from_outlines, outlines_from_regions
 
 log = logging.getLogger(__name__)
@@ -349,7 +349,8 @@ def write_dataset(
     """Write ``n`` synthetic samples in the Tissue Analyzer layout.
 
     Image ``i`` goes to ``out_dir/synth_{i:03d}.tif`` and its outline mask to
-    ``out_dir/synth_{i:03d}/handCorrection.tif`` (8-bit 0/255). Image ``i`` is
+    ``out_dir/synth_{i:03d}/groundTruth.tif`` (8-bit 0/255; not ``handCorrection.tif``, which ``segment`` would keep
+    as a correction), where training finds it. Image ``i`` is
     ``synth_epithelium(shape, (seed, i), style)``, so images are distinct and each can be regenerated alone.
     Files are written atomically.
 
@@ -400,7 +401,7 @@ def write_dataset(
         sample = synth_epithelium(shape, (int(seed), i), style)
         image_path = out / f"synth_{i:03d}.tif"
         write_tiff(image_path, sample.image)
-        write_tiff(out / image_path.stem / TA_MASK, sample.outlines)
+        write_tiff(out / image_path.stem / GROUND_TRUTH, sample.outlines)
         paths.append(image_path)
     log.info("wrote %d synthetic samples of %dx%d to %s", n, shape[0], shape[1], out)
     return paths

@@ -6,19 +6,13 @@ out = parts[1];
 setBatchMode(true);
 open(image);
 title = getTitle();
-run("EPySeg Segment", "model=default output=[labels outlines rois results] overwrite save=[" + out + "]");
+run("EPySeg Segment", "model=default output=[labels outlines rois results overlay] overwrite save=[" + out + "]");
 print("EPySeg Segment: " + nResults + " cells in " + title + "; results in " + out);
 
-// The overlay PNG: the cells' ROIs drawn on the image. Menu commands need a display, so this uses ImageJ's Java API
-// from Jython (the plug-in's Jython interpreter).
-labels = replace(title, ".tif", "") + "-labels";
+// The overlay PNG: the 'overlay' output drew the cells' outlines on the image, which stays the current one; Jython
+// (the plug-in's interpreter) flattens it with ImageJ's Java API, which needs no display.
 flatten = "from ij import WindowManager\n"
     + "from ij.io import FileSaver\n"
-    + "from java.awt import Color\n"
-    + "imp = WindowManager.getImage('" + title + "')\n"
-    + "overlay = WindowManager.getImage('" + labels + "').getOverlay().duplicate()\n"
-    + "overlay.setStrokeColor(Color.yellow)\n"
-    + "imp.setOverlay(overlay)\n"
-    + "FileSaver(imp.flatten()).saveAsPng('" + out + "/overlay.png')\n";
+    + "FileSaver(WindowManager.getImage('" + title + "').flatten()).saveAsPng('" + out + "/overlay.png')\n";
 eval("python", flatten);
 print("overlay: " + out + "/overlay.png");

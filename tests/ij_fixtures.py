@@ -1,4 +1,8 @@
-"""Fixtures shared by the ImageJ bridge tests: a tiny real model and synthetic epithelium images."""
+"""Fixtures shared by the ImageJ bridge tests: a tiny real model, synthetic epithelium images, an Xvfb display."""
+
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -43,3 +47,26 @@ def cell_count_macro(folder, model: str):
         print("cells: " + nResults);
     """)
     return path
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A private Xvfb server; its display name."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=[write],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)

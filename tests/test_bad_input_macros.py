@@ -100,6 +100,46 @@ def test_what_is_not_a_macro_file_is_refused_in_one_line(imagej, tmp_path, capfd
     assert status == 2 and line.startswith("epyseg-ij: error: ") and message in line, line
 
 
+# ------------------------------------------------------------------------- Jython scripts and other file kinds
+
+SCRIPTS_PY = {  # a .py file runs as a Jython script: (script, status, what stdout holds, the one error line)
+    "runs, with its argument and ImageJ": (
+        'from ij import IJ\nimp = IJ.createImage("j", "8-bit ramp", 64, 64, 1)\nprint("jy " + getArgument() + " "'
+        " + str(imp.getWidth()))\n",
+        0, "jy ARG 64", None,
+    ),
+    "a Python error": ('print("start")\nx = undefined + 1\nprint("never")\n', 1, "start",
+                       "epyseg-ij: script error in line 2: NameError: name 'undefined' is not defined"),
+    "an EPySeg error": (
+        'from ij import IJ\nfrom epyseg.bridge import PyBridge\nimp = IJ.createImage("j", "8-bit ramp", 64, 64, 1)'
+        '\nPyBridge.segment(imp, "model=nope")\n',
+        1, "", "epyseg-ij: script error in line 4: unknown model 'nope'",
+    ),
+    "sys.exit() is a normal end": ('import sys\nprint("start")\nsys.exit()\nprint("never")\n', 0, "start", None),
+    "sys.exit(3) is not": ("import sys\nsys.exit(3)\n", 1, "", "epyseg-ij: script error: the script exited with 3"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SCRIPTS_PY)
+def test_python_files_run_as_jython_scripts(imagej, tmp_path, capfd, case):
+    script, status, printed, error = SCRIPTS_PY[case]
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    got, out, err = run_file(path, capfd, "ARG")
+    assert got == status and printed in out and "never" not in out
+    assert one_error_line(err).startswith(error) if error else err == "", err
+
+
+@pytest.mark.parametrize("name", ["script.js", "macro", "notes.md"])
+def test_other_file_kinds_are_refused_in_one_line(imagej, tmp_path, capfd, name):
+    path = tmp_path / name
+    path.write_text('print("never");\n')
+    status, out, err = run_file(path, capfd)
+    line = one_error_line(err)
+    assert status == 2 and "never" not in out and line.startswith(f"epyseg-ij: error: {path} is not a macro file")
+    assert ".ijm" in line and ".py" in line
+
+
 # ---------------------------------------------------------------------------------------------- exit (item 15)
 
 EXITS = {
@@ -177,7 +217,7 @@ ERRORS = {  # macro (line 1 prints "start", the error is on line 2, the last lin
     "undefined variable": ("x = nothing + 1;", "Undefined variable"),
     "syntax error": ('print("a";', "expected"),
     "unknown macro function": ("noSuchFunction(2);", "Undefined identifier"),
-    "unknown ImageJ command": ('run("No Such Command");', 'Unrecognized command: "No Such Command"'),
+    "unknown ImageJ command": ('run("No Such Command");', 'Unrecognized command: "No Such Command" (headless'),
     "EPySeg run(...) error": (f'{IMAGE} run("EPySeg Segment", "model=nope");', "unknown model 'nope'"),
     "EPySeg call(...) error": (
         f'{IMAGE} call("epyseg.bridge.PyBridge.call", "segment", "model=nope");',

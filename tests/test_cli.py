@@ -1,5 +1,6 @@
 """The epyseg-ij command line on real files: TA layout safety, atomic writes, resume, one-line errors."""
 
+import csv
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ import pytest
 import tifffile
 from conftest import REPO, SAMPLE
 
-from epyseg_ij import cli, io
+from epyseg_ij import cli, io, measure
+from epyseg_ij.synth import STYLES, synth_epithelium
 
 
 def run(capsys, *args):
@@ -71,14 +73,58 @@ def test_unknown_masks_are_backed_up_before_overwrite(capsys, images):
     assert tifffile.imread(folder / "handCorrection.tif").any()
 
 
-def test_out_folder_outlines_and_labels(capsys, images, tmp_path_factory):
+def test_out_folder_outlines_labels_results_and_rois(capsys, images, tmp_path_factory):
+    import roifile
+
     out_dir = tmp_path_factory.mktemp("out")
-    status, out, _ = run(capsys, "segment", images / "img*.tif", "--model", "classical", "--out", out_dir)
+    args = ("segment", images / "img*.tif", "--model", "classical", "--out", out_dir, "--results", "--rois")
+    status, out, _ = run(capsys, *args)
     assert status == 0
     labels = tifffile.imread(out_dir / "img0_labels.tif")
     outlines = tifffile.imread(out_dir / "img0_outlines.tif")
     assert labels.dtype == np.uint16 and labels.max() > 20 and not labels[outlines > 0].any()
-    assert "cells in" in out
+    assert "cells in" in out and f"{labels.max()} cells -> img0_results.csv, img0_RoiSet.zip" in out
+    table = measure.cell_table(labels)
+    with open(out_dir / "img0_results.csv", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Label", "Area (px²)", "Perim. (px)", "X (px)", "Y (px)", "Neighbours"]
+    np.testing.assert_allclose(np.array(rows[1:], float), np.stack([table[k] for k in measure.COLUMNS], 1), atol=1e-6)
+    rois = roifile.roiread(out_dir / "img0_RoiSet.zip")
+    assert [r.name for r in rois] == [f"{i:05d}" for i in table["Label"]]
+    before = snapshot(out_dir)
+    status, out, _ = run(capsys, *args)  # everything exists: kept
+    assert status == 0 and "img0_results.csv exists: kept" in out and snapshot(out_dir) == before
+    status, out, err = run(capsys, "segment", images / "img0.tif", "--model", "classical", "--rois")
+    assert status == 2 and "--results and --rois go with --out DIR" in err
+
+
+def test_measure_labels_and_tissue_analyzer_masks(capsys, tmp_path):
+    labels = synth_epithelium((96, 128), seed=4, style=STYLES["clean"]).labels
+    io.write_tiff(tmp_path / "cells.tif", labels, spacing=(0.5, 0.5), unit="micron")
+    assert io.write_ta_mask(tmp_path / "movie" / "frame_01.tif", (labels == 0).astype(np.uint8) * 255).written
+    out = tmp_path / "tables"
+    status, text, _ = run(capsys, "measure", tmp_path / "cells.tif", tmp_path / "movie", "--out", out,
+                          "--exclude-border", "--rois")  # fmt: skip
+    border = measure.border_cells(labels)
+    assert status == 0 and f"{labels.max() - len(border)} cells ({len(border)} on the border left out)" in text
+    with open(out / "cells_results.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["Label", "Area (µm²)", "Perim. (µm)", "X (µm)", "Y (µm)", "Neighbours"]
+    table = measure.cell_table(labels, spacing=(0.5, 0.5))
+    inner = ~np.isin(table["Label"], border)
+    assert [int(r["Label"]) for r in rows] == table["Label"][inner].tolist()
+    np.testing.assert_allclose([float(r["Area (µm²)"]) for r in rows], table["Area"][inner])
+    with open(out / "frame_01_results.csv", encoding="utf-8") as f:  # the mask, named after its image
+        assert len(list(csv.DictReader(f))) == len(rows)  # the same cells, from their outlines
+    assert (out / "cells_RoiSet.zip").is_file() and (out / "frame_01_RoiSet.zip").is_file()
+    grey = io.write_tiff(tmp_path / "grey.tif", synth_epithelium((64, 64), seed=1).image)
+    status, text, _ = run(capsys, "measure", grey, "--out", out)
+    assert (
+        status == 1
+        and text.strip() == f"{grey}: failed: an 8-bit image must be an outline mask (0 and 255 only) to be measured"
+    )
+    status, _, err = run(capsys, "measure", tmp_path / "nothing.tif", "--out", out)
+    assert status == 2 and err.strip() == f"epyseg-ij: error: {tmp_path / 'nothing.tif'}: no such file or folder"
 
 
 def test_an_interrupted_batch_leaves_complete_files_and_resumes(images):
@@ -133,12 +179,15 @@ def test_bad_input_is_one_line_and_changes_nothing(capsys, tmp_path, make, args,
 
 def test_evaluate_json_and_synth(capsys, tmp_path):
     status, out, _ = run(capsys, "synth", tmp_path / "s", "--n", "2", "--size", "96", "128", "--seed", "3")
-    assert status == 0 and (tmp_path / "s" / "synth_001" / "handCorrection.tif").exists()
-    mask = tmp_path / "s" / "synth_000" / "handCorrection.tif"
+    assert status == 0 and (tmp_path / "s" / "synth_001" / "groundTruth.tif").exists()
+    mask = tmp_path / "s" / "synth_000" / "groundTruth.tif"
     status, out, _ = run(capsys, "evaluate", mask, mask, "--json")
     scores = json.loads(out)
     assert set(scores) == {"pixel_iou", "seg_quality", "n_gt", "n_pred", "n_correct", "n_over", "n_under"}
     assert scores["seg_quality"] == 1.0 and scores["pixel_iou"] == 1.0
+    status, out, _ = run(capsys, "segment", tmp_path / "s", "--model", "classical")  # the truth is no correction
+    assert status == 0 and "2 segmented, 0 skipped" in out
+    assert all((tmp_path / "s" / f"synth_00{i}" / "handCorrection.tif").is_file() for i in range(2))
 
 
 def test_models_commands(capsys, vgg16_path, monkeypatch):

@@ -31,7 +31,7 @@ def ta_folder(tmp_path):
 def test_ta_layout(ta_folder):
     pairs = data.find_pairs([ta_folder])
     assert [(p.image.name, p.mask.relative_to(ta_folder).as_posix(), p.layout) for p in pairs] == [
-        (f"synth_00{i}.tif", f"synth_00{i}/handCorrection.tif", "ta") for i in range(3)
+        (f"synth_00{i}.tif", f"synth_00{i}/groundTruth.tif", "ta") for i in range(3)
     ]
     assert all(p.corrected is None for p in pairs)  # no marker: masks of unknown origin
 
@@ -165,7 +165,7 @@ def test_loading_writes_nothing_into_the_data_folder(ta_folder):
     im = images[0]
     assert im.shape == (96, 128) and im.source.image.dtype == np.float32
     assert im.source.image.min() == 0 and im.source.image.max() == 1  # min-max, as segment normalises
-    expected = targets.packed_targets(tifffile.imread(ta_folder / "synth_000" / "handCorrection.tif"))
+    expected = targets.packed_targets(tifffile.imread(ta_folder / "synth_000" / "groundTruth.tif"))
     np.testing.assert_array_equal(im.source.packed, expected)
 
 
@@ -175,8 +175,8 @@ def test_loading_writes_nothing_into_the_data_folder(ta_folder):
 def test_corrected_and_machine_folders_are_told_apart(ta_folder):
     # segment writes masks with a marker; a person then corrects one of them in Tissue Analyzer.
     for i in range(3):
-        outlines = tifffile.imread(ta_folder / f"synth_00{i}" / "handCorrection.tif")
-        (ta_folder / f"synth_00{i}" / "handCorrection.tif").unlink()
+        outlines = tifffile.imread(ta_folder / f"synth_00{i}" / "groundTruth.tif")
+        (ta_folder / f"synth_00{i}" / "groundTruth.tif").unlink()
         if i < 2:
             assert io.write_ta_mask(ta_folder / f"synth_00{i}.tif", outlines).written
         else:
@@ -192,8 +192,8 @@ def test_corrected_and_machine_folders_are_told_apart(ta_folder):
 
 
 def test_corrected_only_with_nothing_corrected(ta_folder):
-    outlines = tifffile.imread(ta_folder / "synth_000" / "handCorrection.tif")
-    (ta_folder / "synth_000" / "handCorrection.tif").unlink()
+    outlines = tifffile.imread(ta_folder / "synth_000" / "groundTruth.tif")
+    (ta_folder / "synth_000" / "groundTruth.tif").unlink()
     io.write_ta_mask(ta_folder / "synth_000.tif", outlines)
     with pytest.raises(InputError, match=r"none of the 3 masks was corrected by hand \(1 unchanged"):
         data.find_pairs([ta_folder], corrected_only=True)

@@ -6,7 +6,6 @@ model, so macros name it like any other model.
 """
 
 import csv
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -95,7 +94,11 @@ def test_rgb_and_wide_integers(imagej):
     assert imp.getBitDepth() == 32 and np.array_equal(convert.to_numpy(imp)[0], labels)
 
 
-def test_rois_zip_reopened_by_roidecoder(imagej, tmp_path):
+@pytest.mark.parametrize("writer", ["RoiEncoder", "roifile"])
+def test_rois_zip_reopened_by_roidecoder(imagej, tmp_path, writer):
+    """RoiSets written by ImageJ's RoiEncoder and without the JVM (roifile) reopen in ImageJ as the same cells, with
+    the permissions of any other new file."""
+    from epyseg_ij import measure, roiset
     from epyseg_ij.ij import convert
 
     labels = synth_epithelium((128, 128), seed=5, style=STYLES["clean"]).labels.copy()
@@ -105,8 +108,11 @@ def test_rois_zip_reopened_by_roidecoder(imagej, tmp_path):
     labels[40:70, 40:70] = 0
     labels[ring > 0] = labels.max() + 1
     labels[47:63, 47:63] = labels.max() + 1
-    rois = convert.labels_to_rois(labels)
-    path = convert.rois_to_zip(rois, tmp_path / "RoiSet.zip")
+    path = tmp_path / "RoiSet.zip"
+    if writer == "RoiEncoder":
+        convert.rois_to_zip(convert.labels_to_rois(labels), path)
+    else:
+        roiset.write(path, roiset.cell_rois(labels, "YX"))
     reopened = convert.rois_from_zip(path)  # ImageJ's RoiDecoder
     counts = np.bincount(labels.ravel())[1:]
     ids = np.nonzero(counts)[0] + 1
@@ -114,58 +120,76 @@ def test_rois_zip_reopened_by_roidecoder(imagej, tmp_path):
     assert [int(r.getStatistics().pixelCount) for r in reopened] == counts[ids - 1].tolist()
     assert [str(r.getName()) for r in reopened] == [f"{i:05d}" for i in ids]
     np.testing.assert_array_equal(convert.rois_to_labels(reopened, labels.shape) > 0, labels > 0)
+    ring_name = f"{int(labels[40, 40]):05d}"
+    assert [r.getType() == r.COMPOSITE for r in reopened if str(r.getName()) == ring_name] == [True]
+    traced = [r for r in reopened if r.getType() == r.TRACED_ROI]
+    table = measure.cell_table(labels)
+    perimeters = dict(zip(table["Label"].tolist(), table["Perim."].tolist(), strict=True))
+    np.testing.assert_allclose([r.getLength() for r in traced], [perimeters[int(str(r.getName()))] for r in traced])
+    other = tmp_path / "other"
+    other.write_bytes(b"")
+    assert path.stat().st_mode & 0o777 == other.stat().st_mode & 0o777  # not 0600
 
 
 # ------------------------------------------------------------------------------------------------- macros
 
 
 def test_macro_segment_round_trip(imagej, tiny_model, samples, tmp_path):
-    """run("EPySeg Segment") on an image from a macro: label image, outlines, ROIs and Results, calibrated."""
-    from epyseg_ij.ij import convert, measure
+    """run("EPySeg Segment") on an image from a macro: label image, outlines, ROIs and Results, calibrated; the input
+    stays the current image, and nothing is written beside it."""
+    from epyseg_ij import measure
+    from epyseg_ij.ij import convert
 
     path = samples["calibrated"]
+    beside = sorted(path.parent.iterdir())
     value = macro(f"""
         setBatchMode(true);
         open("{path}");
         run("EPySeg Segment", "model={tiny_model} output=[labels outlines rois results]");
+        current = getTitle();
+        selectImage("calibrated-labels");
         getPixelSize(unit, pw, ph);
-        info = getTitle() + "|" + bitDepth() + "|" + nResults + "|" + unit + "|" + pw + "|" + nImages;
+        info = current + "|" + bitDepth() + "|" + nResults + "|" + unit + "|" + pw + "|" + nImages;
         saveAs("Tiff", "{tmp_path}/labels.tif");
+        close("*");
         return info;
     """)
     image = tifffile.imread(path)
     expected = epyseg_ij.segment(image, tiny_model).labels
     n = len(measure.cell_ids(expected))
     assert n > 20
-    assert value == f"calibrated-labels|16|{n}|microns|0.5|3"  # getPixelSize says "microns"
+    assert value == f"calibrated.tif|16|{n}|microns|0.5|3"  # getPixelSize says "microns"
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "labels.tif"), expected)
+    assert sorted(path.parent.iterdir()) == beside  # no RoiSet beside the user's image without save=
 
     results = system_results()
     table = measure.cell_table(expected, spacing=(0.5, 0.5))
-    for column in ("Label", "Area", "X", "Y", "Neighbours"):
+    for column in ("Label", "Area", "Perim.", "X", "Y", "Neighbours"):
         np.testing.assert_allclose(results[column], table[column], rtol=1e-9, err_msg=column)
-    assert np.all(results["Perim."] > 0)
-
-    zip_path = path.parent / "calibrated_RoiSet.zip"  # headless: the ROIs also go to a RoiSet beside the image
-    rois = convert.rois_from_zip(zip_path)
-    assert len(rois) == n
-    assert [int(r.getStatistics().pixelCount) for r in rois] == table["Pixels"].tolist()
     calibrated = convert.to_imageplus(expected, calibration=convert.Calibration(0.5, 0.5, unit="micron"))
-    np.testing.assert_allclose(convert.perimeters(rois, calibrated), results["Perim."])
+    rois = convert.labels_to_rois(expected)
+    lengths = []
+    for roi in rois:  # ImageJ's own perimeter of each traced ROI is the table's
+        roi.setImage(calibrated)
+        lengths.append(float(roi.getLength()))
+    np.testing.assert_allclose(lengths, results["Perim."], rtol=1e-12)
 
 
-def test_headless_roi_set_beside_the_image_is_never_replaced(imagej, tiny_model, samples, tmp_path):
-    image = tmp_path / "mine.tif"
-    shutil.copy(samples["calibrated"], image)
-    roi_set = tmp_path / "mine_RoiSet.zip"
-    roi_set.write_bytes(b"a person's ROIs")
-    segment = f'setBatchMode(true); open("{image}"); run("EPySeg Segment", "model={tiny_model} output=[rois]{{}}");'
-    macro(segment.format(""))
-    assert roi_set.read_bytes() == b"a person's ROIs"
-    macro(segment.format(" overwrite"))
-    from epyseg_ij.ij import convert
-
-    assert len(convert.rois_from_zip(roi_set)) > 20
+def test_repeated_segment_gives_unique_titles(imagej, tiny_model, samples):
+    titles = macro(f"""
+        setBatchMode(true);
+        close("*");
+        open("{samples["s1"]}");
+        run("EPySeg Segment", "model={tiny_model} output=[labels outlines]");
+        run("EPySeg Segment", "model={tiny_model} output=[labels outlines]");
+        t = getTitle();
+        for (i = 1; i <= nImages; i++) {{ selectImage(i); t = t + "," + getTitle(); }}
+        close("*");
+        return t;
+    """)
+    current, *titles = titles.split(",")
+    assert current == "s1.tif"  # the input stays the current image
+    assert sorted(titles) == ["s1-labels", "s1-labels-1", "s1-outlines", "s1-outlines-1", "s1.tif"]
 
 
 def test_call_string_api(imagej, tiny_model, samples):
@@ -183,7 +207,7 @@ def test_call_string_api(imagej, tiny_model, samples):
 
 
 def test_measure_command(imagej, samples, tmp_path):
-    from epyseg_ij.ij import measure
+    from epyseg_ij import measure
 
     labels = synth_epithelium((96, 96), seed=2, style=STYLES["clean"]).labels
     path = io.write_tiff(tmp_path / "cells.tif", labels, spacing=(2.0, 2.0), unit="micron")
@@ -191,6 +215,10 @@ def test_measure_command(imagej, samples, tmp_path):
     assert value == str(labels.max())
     results = system_results()
     np.testing.assert_allclose(results["Area"], measure.cell_table(labels, spacing=(2.0, 2.0))["Area"])
+    inner = macro(f'setBatchMode(true); open("{path}"); run("EPySeg Measure", "exclude"); return "" + nResults;')
+    border = measure.border_cells(labels)
+    assert 0 < len(border) < labels.max() and inner == str(labels.max() - len(border))
+    assert not set(system_results()["Label"].astype(int)) & set(border.tolist())
 
 
 def test_jython_round_trip(imagej, tiny_model, samples, tmp_path):
@@ -250,6 +278,7 @@ def test_four_macro_threads_at_once(imagej, tiny_model, samples, tmp_path):
             setBatchMode(true);
             open("{samples[f"s{i}"]}");
             run("EPySeg Segment", "model={tiny_model} output=[labels] batch=2");
+            selectImage("s{i}-labels");
             saveAs("Tiff", "{tmp_path}/out{i}.tif");
             return "ok";
         """)
@@ -383,9 +412,10 @@ def test_results_csv_and_files(imagej, tiny_model, samples, tmp_path):
     """)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["s3_RoiSet.zip", "s3_labels.tif", "s3_outlines.tif", "s3_results.csv"]
-    with open(out / "s3_results.csv") as f:
+    with open(out / "s3_results.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == int(value)
+    assert list(rows[0]) == ["Label", "Area (px²)", "Perim. (px)", "X (px)", "Y (px)", "Neighbours"]
     expected = epyseg_ij.segment(tifffile.imread(samples["s3"]), tiny_model)
     np.testing.assert_array_equal(tifffile.imread(out / "s3_outlines.tif"), expected.outlines)
     assert not list(Path(out).glob(".*"))  # no temporary files left behind
@@ -432,7 +462,7 @@ def test_scripts_segment_image_and_measure(imagej, tiny_model, samples, tmp_path
         assert run_macro_file(segment_script, str(samples["s2"])) == 0
         assert run_macro_file(measure_script, str(masks)) == 0
         out = capfd.readouterr().out
-        assert f"s2-labels: {n} cells, mean area" in out and f"mask.tif: {n} cells" in out
+        assert f"s2.tif: {n} cells, mean area" in out and f"mask.tif: {n} cells" in out
 
 
 @pytest.mark.parametrize("kind", ["py", "ijm"])

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import ij_fixtures
-import pytest
 import tifffile
 
 HERE = Path(__file__).resolve().parent
@@ -24,27 +23,7 @@ samples = ij_fixtures.samples  # fixtures shared with test_ij_bridge.py
 tiny_model = ij_fixtures.tiny_model
 
 
-@pytest.fixture(scope="module")
-def display():
-    """A private Xvfb server; its display name."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-        pass_fds=[write],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()
-    if not number:
-        server.kill()
-        pytest.fail("Xvfb did not start")
-    yield f":{number}"
-    server.terminate()
-    server.wait(10)
+display = ij_fixtures.display
 
 
 def test_gui_session(display, tiny_model, samples, private_home, tmp_path):
@@ -107,38 +86,3 @@ def test_gui_session(display, tiny_model, samples, private_home, tmp_path):
             shutil.copyfile(
                 tmp_path / f"{name}-dialog.png", Path(os.environ["EPYSEG_IJ_SCREENSHOTS"], f"{name}-dialog.png")
             )
-
-
-@pytest.mark.parametrize("gui", [False, True])
-def test_command_line_macro(display, tiny_model, samples, private_home, tmp_path, gui):
-    """epyseg-ij macro FILE.ijm [--gui]: the macro's log on stdout, errors on stderr with the exit status."""
-    env = {**os.environ, "DISPLAY": display, "EPYSEG_IJ_HOME": str(private_home)}
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    good = ij_fixtures.cell_count_macro(tmp_path, tiny_model)
-    bad = tmp_path / "bad.ijm"
-    bad.write_text(f'print("start");\nrun("EPySeg Segment", "model={tiny_model} tta=sideways");\nprint("never");\n')
-    command = [sys.executable, "-m", "epyseg_ij.cli", "macro", *(["--gui"] if gui else [])]
-    run = dict(env=env, capture_output=True, text=True, timeout=120)
-    done = subprocess.run([*command, str(good), "--arg", str(samples["s1"])], **run)
-    import epyseg_ij
-
-    n = int(epyseg_ij.segment(tifffile.imread(samples["s1"]), tiny_model).labels.max())
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"cells: {n}" in done.stdout
-    done = subprocess.run([*command, str(bad)], **run)
-    assert done.returncode == 1
-    assert "start" in done.stdout and "never" not in done.stdout
-    [line] = done.stderr.strip().splitlines()
-    assert line.startswith("epyseg-ij: macro error in line 2: EPySeg Segment: tta='sideways' is not allowed")
-    for statement, error in (  # ImageJ's own errors stop the macro as EPySeg's do; exit is a plain end
-        ("x = undefined + 1;", "Undefined variable"),
-        ('open("/no/such.tif");', "File not found: /no/such.tif"),
-        ('exit("stopped");', None),
-    ):
-        other = tmp_path / "other.ijm"
-        other.write_text(f'print("start");\n{statement}\nprint("never");\n')
-        done = subprocess.run([*command, str(other)], **run)
-        assert done.returncode == (1 if error else 0) and "never" not in done.stdout, done.stderr[-2000:]
-        expected = [f"epyseg-ij: macro error in line 2: {error}"] if error else []
-        assert done.stderr.strip().splitlines() == expected
-        assert error or "stopped" in done.stdout

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from epyseg_ij.ij.measure import cell_table, neighbour_counts, neighbour_pairs
+from epyseg_ij.measure import cell_table, neighbour_counts, neighbour_pairs
 
 
 def grid_of_cells():

@@ -116,7 +116,7 @@ def test_write_dataset_writes_ta_layout_and_refuses_to_overwrite(tmp_path):
     assert paths == [out / "synth_000.tif", out / "synth_001.tif"]
     images = []
     for i, path in enumerate(paths):
-        mask_path = out / path.stem / "handCorrection.tif"
+        mask_path = out / path.stem / "groundTruth.tif"
         expected = synth_epithelium((64, 80), seed=(5, i))
         with tifffile.TiffFile(path) as tif:
             assert tif.is_imagej
@@ -129,7 +129,7 @@ def test_write_dataset_writes_ta_layout_and_refuses_to_overwrite(tmp_path):
         assert np.array_equal(mask, expected.outlines)
     assert not np.array_equal(images[0], images[1])
     assert sorted(p.name for p in out.rglob("*")) == sorted(
-        ["synth_000.tif", "synth_001.tif", "synth_000", "synth_001", "handCorrection.tif", "handCorrection.tif"]
+        ["synth_000.tif", "synth_001.tif", "synth_000", "synth_001", "groundTruth.tif", "groundTruth.tif"]
     )  # no temporary files left behind
 
     before = tifffile.imread(paths[0])
@@ -143,7 +143,7 @@ def test_write_dataset_writes_ta_layout_and_refuses_to_overwrite(tmp_path):
 def test_write_dataset_heldout_is_16_bit(tmp_path):
     [path] = write_dataset(tmp_path, n=1, shape=(48, 48), seed=0, style=HELDOUT)
     assert tifffile.imread(path).dtype == np.uint16
-    assert tifffile.imread(tmp_path / "synth_000" / "handCorrection.tif").dtype == np.uint8
+    assert tifffile.imread(tmp_path / "synth_000" / "groundTruth.tif").dtype == np.uint8
 
 
 def test_write_dataset_validates_arguments(tmp_path):

@@ -246,7 +246,7 @@ def test_correction_loop(trained, data_dir, tmp_path):
     images = sorted(folder.glob("*.tif"))
     assert all(r.status == "written" for r in segment_files(images, model="tiny"))
     corrected = folder / "synth_002" / "handCorrection.tif"
-    truth = tifffile.imread(data_dir / "synth_002" / "handCorrection.tif")
+    truth = tifffile.imread(data_dir / "synth_002" / "groundTruth.tif")
     tifffile.imwrite(corrected, truth)  # the person's corrections: here, the true outlines
 
     result = train(

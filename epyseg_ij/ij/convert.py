@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -291,31 +290,39 @@ def labels_to_rois(labels: np.ndarray, *, position=None, names: str = "{label:05
     Returns
     -------
     list of ij.gui.Roi
-        By ascending label. Each ROI covers exactly the pixels of its label (areas equal pixel counts).
+        By ascending label. Each ROI covers exactly the pixels of its label (areas equal pixel counts): the polygon
+        ImageJ's wand traces (``epyseg_ij.measure.outlines``).
     """
-    import jpype
-    from ij.gui import PolygonRoi, Roi, Wand
+    from .. import measure
 
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise InputError(f"labels_to_rois needs a 2D label image, got shape {labels.shape}")
-    flat = labels.ravel()
-    ids, first = np.unique(flat, return_index=True)
-    ids, first = ids[ids > 0], first[ids > 0]
-    counts = np.bincount(flat.astype(np.int64), minlength=int(ids[-1]) + 1 if ids.size else 1)
-    width = labels.shape[1]
-    wand = Wand(_label_processor(labels))
+    return outlines_to_rois(measure.outlines(labels), position=position, names=names)
+
+
+def outlines_to_rois(outlines: Sequence, *, position=None, names: str = "{label:05d}") -> list:
+    """ImageJ ROIs of cell outlines (``epyseg_ij.measure.Outline``): traced polygons, or composite (even-odd) ROIs
+    for cells with holes or in pieces; named and positioned as in ``labels_to_rois``."""
+    import jpype
+    from ij.gui import PolygonRoi, Roi, ShapeRoi
+    from java.awt.geom import Path2D
+
     rois = []
-    for label, start in zip(ids.tolist(), first.tolist(), strict=True):
-        wand.autoOutline(start % width, start // width, float(label), float(label), Wand.FOUR_CONNECTED)
-        n = int(wand.npoints)
-        xs = np.asarray(wand.xpoints)[:n].copy()
-        ys = np.asarray(wand.ypoints)[:n].copy()
-        if _polygon_area(xs, ys) == counts[label]:
-            roi = PolygonRoi(jpype.JArray(jpype.JInt)(xs), jpype.JArray(jpype.JInt)(ys), n, Roi.TRACED_ROI)
-        else:  # the cell encloses other cells: trace it with its holes
-            roi = _mask_roi(labels == label)
-        roi.setName(names.format(label=label))
+    for outline in outlines:
+        if outline.traced:
+            ring = outline.rings[0]
+            xs, ys = (jpype.JArray(jpype.JInt)(ring[:, k].tolist()) for k in (0, 1))
+            roi = PolygonRoi(xs, ys, len(ring), Roi.TRACED_ROI)
+        else:
+            path = Path2D.Float(Path2D.WIND_EVEN_ODD)
+            for ring in outline.rings:
+                path.moveTo(float(ring[0, 0]), float(ring[0, 1]))
+                for x, y in ring[1:].tolist():
+                    path.lineTo(float(x), float(y))
+                path.closePath()
+            roi = ShapeRoi(path)
+        roi.setName(names.format(label=outline.label))
         _set_position(roi, position)
         rois.append(roi)
     return rois
@@ -340,35 +347,6 @@ def rois_to_labels(rois: Sequence, shape: tuple[int, int], dtype=np.uint16) -> n
     return labels
 
 
-def _label_processor(labels: np.ndarray):
-    from ij.process import FloatProcessor, ShortProcessor
-
-    height, width = labels.shape
-    if labels.dtype.kind in "ui" and labels.size and labels.max() <= 65535:
-        return ShortProcessor(width, height, _plane_to_java(labels.astype(np.uint16)), None)
-    return FloatProcessor(width, height, _plane_to_java(_imagej_dtype(labels)))
-
-
-def _polygon_area(xs: np.ndarray, ys: np.ndarray) -> int:
-    """Area enclosed by a traced (pixel-edge) polygon: its pixel count when it has no holes."""
-    xs, ys = xs.astype(np.int64), ys.astype(np.int64)
-    return abs(int(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1)))) // 2
-
-
-def _mask_roi(mask: np.ndarray):
-    from ij.plugin.filter import ThresholdToSelection
-    from ij.process import ByteProcessor, ImageProcessor
-
-    ys, xs = np.nonzero(mask)
-    y0, x0 = int(ys.min()), int(xs.min())
-    crop = mask[y0 : ys.max() + 1, x0 : xs.max() + 1].astype(np.uint8) * np.uint8(255)
-    ip = ByteProcessor(crop.shape[1], crop.shape[0], _plane_to_java(crop), None)
-    ip.setThreshold(255, 255, ImageProcessor.NO_LUT_UPDATE)
-    roi = ThresholdToSelection().convert(ip)
-    roi.setLocation(x0, y0)
-    return roi
-
-
 def _set_position(roi, position) -> None:
     if position is None:
         return
@@ -378,32 +356,22 @@ def _set_position(roi, position) -> None:
         roi.setPosition(int(position))
 
 
-def perimeters(rois: Sequence, imp=None) -> np.ndarray:
-    """ImageJ's perimeter of each ROI (``Roi.getLength``), calibrated by ``imp``'s pixel size when given."""
-    lengths = np.empty(len(rois))
-    for i, roi in enumerate(rois):
-        if imp is not None:
-            roi.setImage(imp)
-        lengths[i] = float(roi.getLength())
-        if imp is not None:
-            roi.setImage(None)
-    return lengths
-
-
-def rois_to_zip(rois: Sequence, path: os.PathLike) -> Path:
-    """Write ROIs as an ImageJ/Fiji RoiSet .zip (``RoiEncoder`` format), atomically."""
+def rois_to_zip(rois: Sequence, path: os.PathLike, overwrite: bool = True) -> Path:
+    """Write ImageJ ROIs as an ImageJ/Fiji RoiSet .zip (``RoiEncoder`` format), atomically, with the permissions of
+    any other new file. (The commands write their cells' RoiSets with ``epyseg_ij.roiset``, without the JVM.)"""
     from ij.io import RoiEncoder
 
+    from .. import files, roiset
+
     path = Path(path)
-    names = _unique_names(rois)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+    names = roiset.unique_names([str(roi.getName() or "") for roi in rois])
+
+    def put(fh) -> None:
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as z:
             for name, roi in zip(names, rois, strict=True):
                 z.writestr(f"{name}.roi", _java_bytes(RoiEncoder.saveAsByteArray(roi)))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    files.atomic_write(path, put, overwrite=overwrite)
     return path
 
 
@@ -430,19 +398,6 @@ def rois_from_zip(path: os.PathLike) -> list:
             roi.setName(name)
         rois.append(roi)
     return rois
-
-
-def _unique_names(rois: Sequence) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for i, roi in enumerate(rois):
-        name = str(roi.getName() or "") or f"{i + 1:05d}"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}-{seen[name]}"
-        seen.setdefault(name, 0)
-        names.append(name)
-    return names
 
 
 def _java_bytes(array) -> bytes:

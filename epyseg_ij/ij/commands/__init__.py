@@ -13,7 +13,7 @@ Macro use::
 """
 
 from . import info, measure, models, segment, train
-from ._results import cell_results, glasbey_lut, stack_rois
+from ._results import Cells, glasbey_lut
 from .measure import MEASURE_OPTIONS
 from .segment import OUTPUTS, SEGMENT_OPTIONS
 from .train import TRAIN_OPTIONS
@@ -24,9 +24,8 @@ __all__ = [
     "models",
     "segment",
     "train",
-    "cell_results",
+    "Cells",
     "glasbey_lut",
-    "stack_rois",
     "MEASURE_OPTIONS",
     "OUTPUTS",
     "SEGMENT_OPTIONS",

@@ -9,20 +9,22 @@ from __future__ import annotations
 import colorsys
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ... import measure, roiset
 from ...errors import InputError
-from .. import convert, measure
+from .. import convert
 from ..service import Service
 
 log = logging.getLogger(__name__)
 
 
 def labels_imageplus(labels: np.ndarray, axes: str, title: str, calibration):
-    imp = convert.to_imageplus(labels, axes, title=title, calibration=calibration)
+    imp = convert.to_imageplus(labels, axes, title=unique_title(title), calibration=calibration)
     top = max(int(labels.max()) if labels.size else 0, 1)
     imp.setLut(glasbey_lut())
     imp.setDisplayRange(0, top)
@@ -44,46 +46,48 @@ def glasbey_lut():
     return LUT(*channels)
 
 
-def _planes(array: np.ndarray, axes: str):
-    """(index in the stack, (z, t) 1-based, 2D plane) for each plane of a ``[T][Z]YX`` array."""
-    nt = array.shape[axes.index("T")] if "T" in axes else 1
-    nz = array.shape[axes.index("Z")] if "Z" in axes else 1
-    planes = array.reshape(nt, nz, *array.shape[-2:])
-    for t in range(nt):
-        for z in range(nz):
-            yield t * nz + z + 1, (z + 1, t + 1), planes[t, z]
+def unique_title(title: str) -> str:
+    """The title, or ``title-1``, ``title-2``... when an open image (a batch-mode one too) has it already."""
+    from ij import WindowManager
+
+    return str(WindowManager.getUniqueName(title)) if WindowManager.getImage(title) is not None else title
 
 
-def stack_rois(labels: np.ndarray, axes: str, labels_imp=None) -> list[list]:
-    """ROIs of every plane of a label image or stack (one list per plane), positioned in the stack."""
-    hyper = "Z" in axes and "T" in axes
-    stacked = len(axes) > 2
-    rois = []
-    for index, (z, t), plane in _planes(labels, axes):
-        position = (0, z, t) if hyper else index if stacked else None
-        names = f"{index:04d}-{{label:05d}}" if stacked else "{label:05d}"
-        rois.append(convert.labels_to_rois(plane, position=position, names=names))
-    return rois
+@dataclass
+class Cells:
+    """The cells of a label image or stack (``[T][Z]YX``), traced once for every output: ROIs, table, RoiSet."""
 
+    labels: np.ndarray
+    axes: str
+    calibration: convert.Calibration
+    outlines: list[list[measure.Outline]]  # per plane; without the border cells when they are left out
 
-def cell_results(labels: np.ndarray, axes: str, rois: list[list], labels_imp) -> dict[str, np.ndarray]:
-    """Per-cell table of a label image or stack: Label, Area, Perim., X, Y, Neighbours (+ Slice, Frame)."""
-    calibration = convert.calibration_of(labels_imp)
-    tables = []
-    for (_, (z, t), plane), plane_rois in zip(_planes(labels, axes), rois, strict=True):
-        table = measure.cell_table(
-            plane.astype(np.int64) if plane.dtype.kind == "f" else plane,
-            spacing=calibration.spacing,
-            origin=(calibration.y_origin, calibration.x_origin),
-        )
-        ordered = {"Label": table["Label"], "Area": table["Area"], "Perim.": convert.perimeters(plane_rois, labels_imp)}
-        ordered.update(X=table["X"], Y=table["Y"], Neighbours=table["Neighbours"])
-        if "Z" in axes:
-            ordered["Slice"] = np.full(len(table["Label"]), z)
-        if "T" in axes:
-            ordered["Frame"] = np.full(len(table["Label"]), t)
-        tables.append(ordered)
-    return {key: np.concatenate([t[key] for t in tables]) for key in tables[0]} if tables else {}
+    @classmethod
+    def of(cls, labels: np.ndarray, axes: str, calibration: convert.Calibration, exclude_border: bool = False):
+        return cls(labels, axes, calibration, measure.plane_outlines(labels, axes, exclude_border))
+
+    @property
+    def count(self) -> int:
+        return sum(len(plane) for plane in self.outlines)
+
+    def rois(self) -> list[list]:
+        """ImageJ ROIs of every plane (one list per plane), named and positioned in the stack."""
+        pattern, stacked, hyper = roiset.stack_names(self.axes)
+        rois = []
+        for (index, (z, t), _), plane in zip(measure.planes(self.labels, self.axes), self.outlines, strict=True):
+            position = (0, z, t) if hyper else index if stacked else None
+            names = pattern.replace("{index:04d}", f"{index:04d}")
+            rois.append(convert.outlines_to_rois(plane, position=position, names=names))
+        return rois
+
+    def table(self) -> dict[str, np.ndarray]:
+        """The per-cell table: Label, Area, Perim., X, Y, Neighbours (+ Slice, Frame), in calibrated units."""
+        cal = self.calibration
+        origin = (cal.y_origin, cal.x_origin)
+        return measure.results(self.labels, self.axes, cal.spacing, origin, outlines_per_plane=self.outlines)
+
+    def write_rois(self, path: Path, overwrite: bool) -> None:
+        roiset.write(path, roiset.cell_rois(self.labels, self.axes, self.outlines), overwrite)
 
 
 def roi_array(rois: list[list]):
@@ -111,8 +115,8 @@ def check_new_files(folder: Path, stem: str, outputs) -> None:
             raise InputError(f"{path} exists: add 'overwrite' to replace it")
 
 
-def save_files(folder: Path, stem: str, objects: dict[str, Any], rois, overwrite: bool) -> dict[str, str]:
-    """Write the chosen results into ``folder``: TIFFs, RoiSet .zip, results CSV (each atomically)."""
+def save_files(folder: Path, stem: str, objects: dict[str, Any], cells: Cells | None, table, overwrite: bool):
+    """Write the chosen results into ``folder``: TIFFs, RoiSet .zip, results CSV with units (each atomically)."""
     written = {}
     for key, path in result_files(folder, stem).items():
         if key not in objects:
@@ -120,9 +124,9 @@ def save_files(folder: Path, stem: str, objects: dict[str, Any], rois, overwrite
         if path.exists() and not overwrite:
             raise InputError(f"{path} exists: add 'overwrite' to replace it")
         if key == "rois":
-            convert.rois_to_zip([roi for plane in rois for roi in plane], path)
+            cells.write_rois(path, overwrite=True)
         elif key == "results":
-            _save_csv(objects["results"], path)
+            measure.write_csv(path, table, cells.calibration.unit, overwrite=True)
         else:
             _save_tiff(objects[key], path)
         written[f"{key}_file"] = str(path)
@@ -144,18 +148,9 @@ def _save_tiff(imp, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _save_csv(rt, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if not rt.save(str(tmp)):
-            raise InputError(f"cannot write {path}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def display(objects: dict[str, Any], rois, table, service: Service) -> None:
-    """Show images, ROIs (ROI Manager in the GUI, overlay headless) and the Results table, as ImageJ does."""
+def display(objects: dict[str, Any], rois, table, service: Service, keep=None) -> None:
+    """Show images, ROIs (ROI Manager in the GUI, overlay headless) and the Results table, as ImageJ does; the image
+    ``keep`` (the one the command worked on) stays the current image, so the macro's next command works on it."""
     labels = objects.get("labels")
     if labels is not None and service.headless and rois is not None and "rois" in objects:
         labels.setOverlay(convert.rois_to_overlay([roi for plane in rois for roi in plane]))
@@ -171,9 +166,11 @@ def display(objects: dict[str, Any], rois, table, service: Service) -> None:
         convert.table_to_results(table, system)
         system.show("Results")
         objects["results"] = system
-    for key in ("bonds", "outlines", "labels"):  # labels last: it becomes the current image
+    for key in ("bonds", "outlines", "labels"):
         if objects.get(key) is not None:
             _show(objects[key], service)
+    if keep is not None:
+        _activate(keep)
 
 
 def _roi_manager():
@@ -194,5 +191,17 @@ def _show(imp, service: Service) -> None:
 
     if Interpreter.isBatchMode() or not service.headless:
         imp.show()
+    else:
+        WindowManager.setTempCurrentImage(imp)
+
+
+def _activate(imp) -> None:
+    """Make an image the current one again: its window in the GUI, else this thread's current (batch-mode) image."""
+    from ij import WindowManager
+
+    window = imp.getWindow()
+    if window is not None:
+        WindowManager.setCurrentWindow(window)
+        window.toFront()
     else:
         WindowManager.setTempCurrentImage(imp)

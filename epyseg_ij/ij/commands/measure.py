@@ -1,28 +1,28 @@
 """EPySeg Measure: ROIs and per-cell measurements of a label image or a Tissue Analyzer outline mask.
 
 run("EPySeg Measure", "output=[rois results]");
+run("EPySeg Measure", "output=[results] exclude save=[/data/tables]");   // without the cells on the border
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from ... import measure
 from ...errors import InputError
 from .. import convert
 from ..options import Option
 from ..service import Reply, Request, Service, command
-from ._common import current_image, options, status, stem, writable_folder
-from ._results import cell_results, check_new_files, display, labels_imageplus, roi_array, save_files, stack_rois
+from ._common import current_image, options, stem, writable_folder
+from ._results import Cells, check_new_files, display, roi_array, save_files
 
 MEASURE = "EPySeg Measure"
 MEASURE_OPTIONS = (
     Option("output", "words", ("rois", "results"), ("rois", "results")),
+    Option("exclude", "flag", False, help="leave out the cells that touch the image border"),
     Option("save", "path", ""),
     Option("overwrite", "flag", False, help="replace existing result files"),
 )
-MAX_LABEL = 2**32 - 1
 
 
 @command("measure")
@@ -38,42 +38,25 @@ def measure_cells(request: Request, service: Service) -> Reply:
     save = writable_folder(values["save"]) if values["save"] else None
     if save is not None and not values["overwrite"]:
         check_new_files(save, stem(imp), values["output"])
-    labels = service.compute(_as_labels, array, axes, what=f"{MEASURE} {imp.getTitle()}", unit="planes")
-    status(f"{MEASURE} {imp.getTitle()}: tracing the cells…")
-    labels_imp = labels_imageplus(labels, axes, f"{stem(imp)}-labels", convert.calibration_of(imp))
-    rois = stack_rois(labels, axes, labels_imp)
-    objects: dict[str, Any] = {"cells": sum(len(plane) for plane in rois)}
+    calibration = convert.calibration_of(imp)
+    cells = service.compute(_cells, array, axes, calibration, values["exclude"], what=MEASURE)
+    rois = cells.rois()
+    objects: dict[str, Any] = {"cells": cells.count}
     if "rois" in values["output"]:
         objects["rois"] = roi_array(rois)
     table = None
     if "results" in values["output"]:
-        table = cell_results(labels, axes, rois, labels_imp)
+        table = cells.table()
         objects["results"] = convert.table_to_results(table)
     if save is not None:
-        objects.update(save_files(save, stem(imp), objects, rois, values["overwrite"]))
+        objects.update(save_files(save, stem(imp), objects, cells, table, values["overwrite"]))
     if request.display:
         if service.headless and "rois" in values["output"]:
             imp.setOverlay(convert.rois_to_overlay([roi for plane in rois for roi in plane]))
-        display(objects, rois, table, service)
+        display(objects, rois, table, service, keep=imp)
     return Reply(str(objects["cells"]), objects)
 
 
-def _as_labels(array: np.ndarray, axes: str, progress) -> np.ndarray:
-    from ...postprocess import labels_from_outlines
-
-    if array.dtype == np.uint8:
-        if not set(np.unique(array).tolist()) <= {0, 255}:
-            raise InputError("an 8-bit image must be an outline mask (0 and 255 only) to be measured")
-        planes = array.reshape(-1, *array.shape[-2:])
-        out = []
-        for plane in planes:
-            out.append(labels_from_outlines(plane))
-            progress(len(out), len(planes))
-        dtype = np.uint32 if any(o.dtype == np.uint32 for o in out) else np.uint16
-        return np.stack([o.astype(dtype) for o in out]).reshape(array.shape)
-    if array.dtype == np.float32:
-        whole = np.isfinite(array).all() and np.array_equal(array, np.round(array))
-        if not whole or array.min() < 0 or array.max() > MAX_LABEL:
-            raise InputError(f"a 32-bit image must hold whole labels from 0 to {MAX_LABEL} to be measured")
-        return array.astype(np.uint32)
-    return array
+def _cells(array, axes: str, calibration, exclude_border: bool, progress) -> Cells:
+    """The cells of a label image or outline mask, traced (on the worker: it takes a while on big images)."""
+    return Cells.of(measure.as_labels(array), axes, calibration, exclude_border)

@@ -27,16 +27,7 @@ from ._common import (
     stem,
     writable_folder,
 )
-from ._results import (
-    cell_results,
-    check_new_files,
-    display,
-    labels_imageplus,
-    result_files,
-    roi_array,
-    save_files,
-    stack_rois,
-)
+from ._results import Cells, check_new_files, display, labels_imageplus, roi_array, save_files, unique_title
 
 OUTPUTS = ("labels", "outlines", "bonds", "rois", "results", "ta", "overlay")
 SEGMENT = "EPySeg Segment"
@@ -146,43 +137,41 @@ def _model(name: str, service: Service):
 def _reply(imp, result, values, source, save, model, request, service) -> Reply:
     outputs = values["output"]
     name = stem(imp)
-    objects, rois, table = _results(imp, result, outputs)
+    objects, cells, rois, table = _results(imp, result, outputs)
     if "overlay" in outputs:
         objects["overlay"] = _overlay(imp, rois)
         imp.setOverlay(objects["overlay"])
     if "ta" in outputs:
         objects["ta"] = _write_ta(source, result.outlines, imp, model, values["overwrite"])
-    if save is not None:
-        objects.update(save_files(save, name, objects, rois, values["overwrite"]))
-    elif "rois" in outputs and request.display and service.headless and source is not None:
-        objects.update(_roi_set_beside(source, name, rois, values["overwrite"]))
+    if save is not None:  # without save=, nothing is written beside the user's images (but the 'ta' mask)
+        objects.update(save_files(save, name, objects, cells, table, values["overwrite"]))
     if request.display:
-        display(objects, rois, table, service)
+        display(objects, rois, table, service, keep=imp)
     return Reply(str(objects["cells"]), objects)
 
 
-def _results(imp, result, outputs) -> tuple[dict[str, Any], list | None, dict | None]:
-    """The chosen outputs as ImageJ objects, the ROIs per plane and the per-cell table."""
+def _results(imp, result, outputs) -> tuple[dict[str, Any], Cells | None, list | None, dict | None]:
+    """The chosen outputs as ImageJ objects, the cells, their ROIs per plane and the per-cell table."""
     calibration = convert.calibration_of(imp)
     name = stem(imp)
     objects: dict[str, Any] = {"cells": int(sum(result.n_cells))}
-    labels_imp = rois = table = None
-    if {"labels", "rois", "results", "overlay"} & set(outputs):
-        labels_imp = labels_imageplus(result.labels, result.axes, f"{name}-labels", calibration)
+    cells = rois = table = None
     if {"rois", "results", "overlay"} & set(outputs):
-        rois = stack_rois(result.labels, result.axes, labels_imp)
+        cells = Cells.of(result.labels, result.axes, calibration)
+        rois = cells.rois()
     if "labels" in outputs:
-        objects["labels"] = labels_imp
+        objects["labels"] = labels_imageplus(result.labels, result.axes, f"{name}-labels", calibration)
     for key in ("outlines", "bonds"):
         if key in outputs:
             array = getattr(result, key)
-            objects[key] = convert.to_imageplus(array, result.axes, title=f"{name}-{key}", calibration=calibration)
+            title = unique_title(f"{name}-{key}")
+            objects[key] = convert.to_imageplus(array, result.axes, title=title, calibration=calibration)
     if "rois" in outputs:
         objects["rois"] = roi_array(rois)
     if "results" in outputs:
-        table = cell_results(result.labels, result.axes, rois, labels_imp)
+        table = cells.table()
         objects["results"] = convert.table_to_results(table)
-    return objects, rois, table
+    return objects, cells, rois, table
 
 
 def _overlay(imp, rois: list[list]):
@@ -230,15 +219,6 @@ def _write_ta(source: Path, outlines, imp, model, overwrite: bool) -> str:
     if not written.written:
         raise InputError(written.message)
     return str(written.path)
-
-
-def _roi_set_beside(source: Path, name: str, rois, overwrite: bool) -> dict[str, str]:
-    """Headless, the ROIs also go to a RoiSet beside the image, but never over one that is already there."""
-    roi_set = result_files(source.parent, name)["rois"]
-    if overwrite or not roi_set.exists():
-        return save_files(source.parent, name, {"rois": True}, rois, True)
-    log(f"EPySeg: {roi_set} exists: kept (add 'overwrite', or save=[folder], to write the ROIs)")
-    return {}
 
 
 def _segment_folder(values, service: Service) -> Reply:
