@@ -49,7 +49,7 @@ def main(app: Path, image: Path) -> dict:
             setBatchMode(true);
             open("{path}");
             run("EPySeg Segment", "model=classical output=[labels results]");
-            return "" + nResults + " " + getTitle();
+            return "" + nResults + " " + getTitle() + " " + nImages;
         """)
     )
     System.getProperties().remove("epyseg.pybridge")  # left only as an ImageJ property: the shim still finds it

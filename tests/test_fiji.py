@@ -126,7 +126,7 @@ def test_attach_to_a_jvm_started_like_fijis_python_mode(fiji_app, python_env, pr
     assert seen["before"] == "" and "install-fiji" in seen["before_error"]
     assert seen["same"] and seen["installed_once"]
     assert seen["imagej"] == {"launcher": "attached", "plugins": str(fiji_app / "plugins"), "app": str(fiji_app)}
-    assert seen["macro"] == f"{n} cellules ï-labels"
+    assert seen["macro"] == f"{n} cellules ï.tif 2"  # the image stays current; the labels image is the second
     assert seen["via_ij_property"] == "pong"
 
 
