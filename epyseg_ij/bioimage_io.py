@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import tifffile
 
 from . import __version__, checks, files, io, models, pipeline, predict
 from ._tf import tf
@@ -147,8 +148,9 @@ def _describe(network: models.Model, plane: np.ndarray, folder: Path, authors, l
     test_input = plane[np.newaxis, ..., np.newaxis].astype(np.float32)
     normalized = predict.intensity_range(plane, card.normalization)(plane)
     test_output = network.predict_batch(normalized[np.newaxis, ..., np.newaxis])
-    np.save(folder / "test_input.npy", test_input)
-    np.save(folder / "test_output.npy", test_output)
+    for name, tensor in (("input", test_input), ("output", test_output)):
+        np.save(folder / f"test_{name}.npy", tensor)
+        tifffile.imwrite(folder / f"sample_{name}.tif", tensor[0])  # the same, for people (imageio reads it)
     _cover(network, plane, folder / "cover.png")
     (folder / "README.md").write_text(_readme(card))
     halo = card.overlap // 2
@@ -173,6 +175,7 @@ def _describe(network: models.Model, plane: np.ndarray, folder: Path, authors, l
             bio.ChannelAxis(channel_names=["membrane"]),
         ],
         test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
+        sample_tensor=bio.FileDescr(source=folder / "sample_input.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
         preprocessing=preprocessing,
     )
@@ -185,6 +188,7 @@ def _describe(network: models.Model, plane: np.ndarray, folder: Path, authors, l
             bio.ChannelAxis(channel_names=CHANNELS[card.outputs]),
         ],
         test_tensor=bio.FileDescr(source=folder / "test_output.npy"),
+        sample_tensor=bio.FileDescr(source=folder / "sample_output.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
     text, doi = EPYSEG_PAPER
@@ -319,6 +323,14 @@ The model card (`config.epyseg_ij` of rdf.yaml):
 ```json
 {json.dumps(json.loads(card.to_json()), indent=1)}
 ```
+
+## Validation
+
+The test output is the network's output on the normalised test input as epyseg-ij computes it; `bioimageio test`
+(bioimageio.core) reproduces it from the test input in every weight format of the package. This package says nothing
+of the model's accuracy: see the provenance above and epyseg-ij's README for measured segmentation quality.
+
+## Citation
 
 Please cite EPySeg, whose method this follows: {text}, https://doi.org/{doi}
 """

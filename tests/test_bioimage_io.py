@@ -56,7 +56,15 @@ def test_the_rdf_states_card_normalisation_citation_and_files(package):
     with zipfile.ZipFile(package) as z:
         names = set(z.namelist())
         descr = load_description(z)
-    assert {"rdf.yaml", "model.h5", "saved_model.zip", "model.onnx", "cover.png", "README.md"} <= names
+    assert {
+        "rdf.yaml",
+        "model.h5",
+        "saved_model.zip",
+        "model.onnx",
+        "cover.png",
+        "README.md",
+        "sample_input.tif",
+    } <= names
     assert descr.format_version.startswith("0.5.") and str(descr.license) == "BSD-3-Clause"
     assert [str(c.doi) for c in descr.cite] == ["10.1242/dev.194589"]
     steps = [s for s in descr.inputs[0].preprocessing if s.id != "ensure_dtype"]  # added by bioimageio.spec
