@@ -3,16 +3,20 @@
 ``auto`` is OpenVINO when it is installed and TensorFlow sees no GPU, TensorFlow otherwise; training always runs on
 TensorFlow. OpenVINO runs the Keras network converted by ``openvino.convert_model``, in float32 (the same numbers as
 TensorFlow to about 1e-5). The compiled model of a model file is cached under ``<home>/openvino/``, named by the
-SHA-256 of the file and OpenVINO's version, so that later starts import it instead of converting again; a network
-without a file is converted once per process.
+SHA-256 of the file and OpenVINO's version: later starts import it, without converting again and without building
+the Keras network (nor importing TensorFlow where only its CPU build is installed). A network without a file is
+converted once per ``models.Model``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import os
+import sys
 import threading
-import weakref
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
@@ -31,7 +35,6 @@ CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}  # CPUs with bf16 units would other
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
-_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Keras network -> OpenVINO compiled model
 _lock = threading.Lock()
 
 
@@ -53,7 +56,7 @@ def choose(backend: str = "auto") -> str:
     'tensorflow'
     """
     if check(backend) == "auto":
-        return "openvino" if openvino() is not None and not tf().config.list_physical_devices("GPU") else "tensorflow"
+        return "openvino" if openvino() is not None and not gpu_visible() else "tensorflow"
     return backend
 
 
@@ -66,6 +69,36 @@ def openvino() -> ModuleType | None:
     return ov
 
 
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU; answered without importing it when only its CPU build is installed."""
+    if "tensorflow" not in sys.modules and not _installed("tensorflow") and _installed("tensorflow-cpu"):
+        return False
+    return bool(tf().config.list_physical_devices("GPU"))
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def load(
+    model: str | os.PathLike | models.Model | None, backend: str = "auto"
+) -> tuple[models.Model, Predictor | None]:
+    """``models.load(model)`` and its network on ``backend`` (None for the classical baseline).
+
+    On OpenVINO, a model file whose compiled model is cached is not built in TensorFlow.
+    """
+    network = models.load(model, build=False)
+    if network.classical:
+        return network, None
+    if choose(backend) == "tensorflow" or network.path is None or not cache_path(network.path).is_file():
+        network.build()  # and check its weights, before any work
+    return network, predictor(network, backend)
+
+
 def predictor(model: models.Model, backend: str = "auto") -> Predictor:
     """The network of ``model`` on ``backend``: float32 batches (N, H, W, 1) to outputs (N, H, W, C).
 
@@ -74,9 +107,9 @@ def predictor(model: models.Model, backend: str = "auto") -> Predictor:
     if choose(backend) == "tensorflow":
         return model.predict_batch
     with _lock:  # concurrent macros convert a model once
-        compiled = _compiled.get(model.keras)
-        if compiled is None:
-            compiled = _compiled[model.keras] = _compile(model)
+        if "openvino" not in model.compiled:
+            model.compiled["openvino"] = _compile(model)
+    compiled = model.compiled["openvino"]
 
     def run(batch: np.ndarray) -> np.ndarray:
         try:
@@ -94,8 +127,15 @@ def predictor(model: models.Model, backend: str = "auto") -> Predictor:
 
 def cache_path(model_file: Path) -> Path:
     """Where the OpenVINO model compiled from ``model_file`` is cached (by content, not name)."""
+    stat = model_file.stat()
     version = openvino().__version__.split("-")[0]
-    return models.home() / "openvino" / f"{files.sha256(model_file)}-openvino{version}-{DEVICE.lower()}-f32.blob"
+    name = f"{_sha256(model_file, stat.st_mtime_ns, stat.st_size)}-openvino{version}-{DEVICE.lower()}-f32.blob"
+    return models.home() / "openvino" / name
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: Path, mtime_ns: int, size: int) -> str:
+    return files.sha256(path)
 
 
 def _compile(model: models.Model):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import files, io, lazy, models
+from . import backends, files, io, lazy, models
 from .errors import Cancelled, EpysegError, InputError, first_line
 from .pipeline import segment
 
@@ -151,7 +151,7 @@ def segment_files(
         _check_writable(out_dir, kind)
     if client is not None and progress is not None:
         raise InputError("progress follows tiles in one process: with a Dask client, follow images with on_file")
-    network = models.load(model) if client is None else _model_for_workers(model)
+    network = backends.load(model, options.get("backend", "auto"))[0] if client is None else _model_for_workers(model)
     paths = list(map(Path, paths))
     claimed: dict = {key: None for p in paths for key in _names(p)}  # None: an input, never an output
     reports: list[FileReport | None] = [None] * len(paths)
@@ -197,7 +197,8 @@ def _model_for_workers(model) -> str | None:
 
 def _segment_on_worker(path, outputs, kind, model, overwrite, progress, options) -> FileReport:
     """``_segment_file`` on a Dask worker; ``models.load`` keeps the model of the worker's process."""
-    return _segment_file(path, outputs, kind, models.load(model), overwrite, progress, options)
+    network = backends.load(model, options.get("backend", "auto"))[0]
+    return _segment_file(path, outputs, kind, network, overwrite, progress, options)
 
 
 def _claim(path: Path, outputs: list[Path], claimed: dict) -> FileReport | None:

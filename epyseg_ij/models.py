@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import zipfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -92,16 +93,39 @@ class ModelInfo:
 
 @dataclass
 class Model:
-    """A loaded network with its card."""
+    """A loaded network with its card.
 
-    keras: Any
+    The Keras network of a model loaded with ``build=False`` is built from its file on first use of ``keras``.
+    ``compiled`` holds the network compiled for other backends (see ``backends``), by backend.
+    """
+
+    _keras: Any  # None for the classical baseline, and until a model file's network is built
     card: ModelCard
     path: Path | None
     _compiled: Any = field(default=None, repr=False)
+    compiled: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         return self.card.name
+
+    @property
+    def keras(self) -> Any:
+        """The Keras network (None for the classical baseline), built from the model file if it is not yet."""
+        return self.build()._keras
+
+    @property
+    def classical(self) -> bool:
+        """True for the classical baseline, which has no network."""
+        return self._keras is None and self.path is None
+
+    def build(self) -> Model:
+        """Build the Keras network from the model file (checking its weights) if it is not yet; return the model."""
+        if self._keras is None and self.path is not None:
+            with _building:
+                if self._keras is None:
+                    self._keras = _network(self.path, self.card)
+        return self
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """Network outputs (N, H, W, C) for a float32 batch (N, H, W, 1); H and W multiples of 32."""
@@ -329,24 +353,35 @@ def build_linknet(encoder: str = "vgg16", n_outputs: int = 7, input_channels: in
 
 
 @model_files("load the model")
-def load(model: str | os.PathLike | Model | None = None) -> Model:
-    """Load a model by name (``default``, a published or user model) or from an .h5 path."""
+def load(model: str | os.PathLike | Model | None = None, build: bool = True) -> Model:
+    """Load a model by name (``default``, a published or user model) or from an .h5 path.
+
+    With ``build=False`` only its card is read: the Keras network (and TensorFlow) waits for its first use.
+    """
     checks.instance("model", model, (str, os.PathLike, Model))
     if isinstance(model, Model):
         return model
     if str(model) == CLASSICAL_MODEL:
         return Model(None, ModelCard(CLASSICAL_MODEL, encoder="none", outputs="bonds", n_outputs=1), None)
     path = resolve(model).resolve()
-    return _load_cached(path, path.stat().st_mtime_ns)
+    loaded = _load_cached(path, path.stat().st_mtime_ns)
+    return loaded.build() if build else loaded
 
 
 @lru_cache(maxsize=2)
 def _load_cached(path: Path, mtime_ns: int) -> Model:
-    card = read_card(path)
+    return Model(None, read_card(path), path)
+
+
+_building = threading.Lock()
+
+
+def _network(path: Path, card: ModelCard):
+    """The Keras network of a model file, built and given its weights."""
     network = build_linknet(card.encoder, card.n_outputs, card.input_channels)
     load_weights(network, path)
     log.info("loaded model %s from %s", card.name, path)
-    return Model(network, card, path)
+    return network
 
 
 def read_card(path: Path, encoder: str | None = None) -> ModelCard:

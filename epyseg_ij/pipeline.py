@@ -107,8 +107,7 @@ def segment(
     is_lazy = lazy.is_lazy(image)
     with lazy.opened(image) if is_lazy else nullcontext((as_array(image), None)) as (array, found_axes):
         planes, out_axes, stack_shape = as_planes(array, axes or found_axes, channel)
-        network = models.load(model)
-        run = backends.predictor(network, backend) if network.keras is not None else None
+        network, run = backends.load(model, backend)
         card = network.card
         tile = card.tile if tile is None else tile
         tiling = predict.Tiling(tile, min(card.overlap, tile) // 2 * 2 if overlap is None else overlap, batch)
