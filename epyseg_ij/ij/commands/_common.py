@@ -40,15 +40,15 @@ def download(name: str, progress: Progress) -> None:
         models.fetch(name, downloaded)
 
 
-def load_model(model, progress: Progress):
-    """Load a model (name, path or ``Model``) on the worker, saying what takes time: a download, the loading."""
-    from ... import models
+def load_model(model, progress: Progress, backend: str = "tensorflow"):
+    """Load a model (name, path or ``Model``) for ``backend`` on the worker, saying what takes time: a download,
+    the loading (building the network, or importing its cached OpenVINO model)."""
+    from ... import backends, models
 
-    if isinstance(model, models.Model):
-        return model
-    download(str(model), progress)
-    progress.say(f"loading model {model}…")
-    return models.load(model)
+    if not isinstance(model, models.Model):
+        download(str(model), progress)
+    progress.say(f"loading model {getattr(model, 'name', model)}…")
+    return backends.load(model, backend)[0]
 
 
 def current_image():

@@ -112,7 +112,7 @@ def segment(request: Request, service: Service) -> Reply:
 def _segment_array(array, axes, model, engine_options, progress):
     from ...pipeline import segment as engine_segment
 
-    network = load_model(model, progress)
+    network = load_model(model, progress, engine_options["backend"])
     progress.say("running the network…")
     return engine_segment(array, network, axes=axes, progress=progress, **engine_options)
 
@@ -246,7 +246,7 @@ def _segment_folder(values, service: Service) -> Reply:
         def tiles(n: int, total: int) -> None:
             progress(n, total, f"image {len(done) + 1}/{len(paths)}: {n}/{total} tiles")
 
-        network = load_model(model, progress)
+        network = load_model(model, progress, engine_options["backend"])
         return batch.segment_files(
             paths, model=network, ta=out_dir is None, out_dir=out_dir, overwrite=values["overwrite"],
             on_file=on_file, progress=tiles, channel=channel, **engine_options,
