@@ -43,19 +43,14 @@ def segment(task, image, model: str | None = None, outputs: Sequence[str] = ("la
 
 
 def measure(task, labels, spacing: Sequence[float] = (1.0, 1.0)) -> dict[str, Any]:
-    """Per-cell measurements of a label image (or a Tissue Analyzer outline mask, 0/255), 2D or a stack of planes;
-    output ``table``: column name → list (``Slice`` from 1 for stacks)."""
-    from .ij.measure import cell_table
-    from .postprocess import labels_from_outlines
+    """Per-cell measurements (``epyseg_ij.measure``) of a label image or a Tissue Analyzer outline mask (0/255), 2D or
+    a stack of planes; output ``table``: column name → list (``Slice`` from 1 for stacks)."""
+    from .measure import as_labels, cell_table
 
     array = _array(labels, "labels")
     if array.ndim not in (2, 3):
         raise InputError(f"labels must be 2D (Y, X) or a stack (N, Y, X), got shape {array.shape}")
-    planes = array.reshape(-1, *array.shape[-2:])
-    if array.dtype == np.uint8:
-        if not set(np.unique(array).tolist()) <= {0, 255}:
-            raise InputError("an 8-bit image must be an outline mask (0 and 255 only) to be measured")
-        planes = [labels_from_outlines(p) for p in planes]
+    planes = as_labels(array).reshape(-1, *array.shape[-2:])
     table: dict[str, list] = {}
     for index, plane in enumerate(planes):
         task.update(f"measure: plane {index + 1}/{len(planes)}", index, len(planes))
