@@ -226,6 +226,10 @@ ERRORS = {  # macro (line 1 prints "start", the error is on line 2, the last lin
     "unknown EPySeg command": ('call("epyseg.bridge.PyBridge.call", "segmnet");', "unknown EPySeg command 'segmnet'"),
     "EPySeg Measure without an image": ('close("*"); run("EPySeg Measure", "");', "no image is open"),
     "a command that needs a display": ('roiManager("count");', "ImageJ needs a display here (RoiManager)"),
+    "ImageJ's commands, truly headless": (  # epyseg-ij macro has them on its private display (test_ij_headless)
+        'run("Set Measurements...", "area");',
+        'Unrecognized command: "Set Measurements..." (headless ImageJ has only the EPySeg commands: install Xvfb',
+    ),
 }
 
 

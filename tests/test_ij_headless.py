@@ -40,7 +40,7 @@ print("rois: " + roiManager("count"));
 
 def epyseg_ij_macro(env, *args):
     command = [sys.executable, "-m", "epyseg_ij.cli", "macro", *map(str, args)]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
 
 
 def environments(display, private_home):

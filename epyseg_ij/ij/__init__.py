@@ -10,8 +10,8 @@ In a JVM that someone else started (Fiji's Python mode, ``imagej.init``), ``ij.a
 Modules: ``runtime`` (start or attach to the JVM), ``jars`` (ImageJ's jars, the JDK), ``plugin`` (the plug-in jar),
 ``install`` (``epyseg-ij install-fiji``), ``service`` (the dispatcher and its worker thread), ``commands`` (the macro
 commands, one module each), ``options`` (macro option strings), ``convert`` (ImagePlus ⇄ numpy, ROIs, Results),
-``measure`` (per-cell measurements), ``launch`` (running macros; the ``epyseg-ij macro`` and ``epyseg-ij fiji``
-commands).
+``launch`` (running macros and Jython scripts; the ``epyseg-ij macro`` and ``epyseg-ij fiji`` commands), ``display``
+(the private invisible display of headless macros). The per-cell measurements are ``epyseg_ij.measure`` (no JVM).
 """
 
 from .launch import MacroResult, end_process, execute, open_gui, read_macro, run_macro, run_macro_file

@@ -69,7 +69,7 @@ def start() -> str:
     number = _read_display_number(read)
     if not number:
         stop()
-        raise EpysegError("the private display (Xvfb) did not start; run with --gui under xvfb-run instead")
+        raise EpysegError("the private display (Xvfb) did not start (run with --gui under xvfb-run instead)")
     atexit.register(stop)
     os.environ["DISPLAY"] = f":{number}"
     os.environ["XAUTHORITY"] = str(cookie)

@@ -168,12 +168,18 @@ def _kind(path: str | os.PathLike) -> str:
 def _start(gui: bool) -> runtime.ImageJ:
     """The ImageJ for a macro: a display with ``gui``; else the private one when Xvfb is there, or headless."""
     if gui:
-        return runtime.start(headless=False)
+        imagej = runtime.start(headless=False)
+        runtime.bridge_class("NoPerson").keepResults()  # every Measure row, as in a session with a Results window
+        return imagej
     if runtime.current() is not None:
         return runtime.current()
     if not display.available():
         return runtime.start()
-    display.start()
+    try:
+        display.start()
+    except EpysegError as error:  # run what can run without ImageJ's own commands
+        print(f"epyseg-ij: warning: {error}; the macro runs truly headless", file=sys.stderr)
+        return runtime.start()
     imagej = runtime.start(headless=False)
     from . import service
 

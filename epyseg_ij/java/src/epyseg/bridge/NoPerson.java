@@ -35,18 +35,25 @@ public final class NoPerson implements AWTEventListener {
     private NoPerson() {
     }
 
-    /** Installs the stand-in (once) in this JVM; it needs a display. */
+    /** Installs the stand-in (once) in this JVM, with {@link #keepResults()}; it needs a display. */
     public static synchronized void install() {
-        if (installed) {
-            return;
+        keepResults();
+        if (!installed) {
+            installed = true;
+            Toolkit.getDefaultToolkit().addAWTEventListener(new NoPerson(), AWTEvent.WINDOW_EVENT_MASK);
         }
-        installed = true;
-        if (!IJ.isResultsWindow()) {
+    }
+
+    /**
+     * Gives the Results table a panel shown nowhere when ImageJ has no window (macros run by epyseg-ij, with a
+     * display): without a Results window ImageJ 1.x keeps only the last row of each {@code run("Measure")}.
+     */
+    public static synchronized void keepResults() {
+        if (!IJ.isResultsWindow() && IJ.getInstance() == null) {
             TextPanel panel = new TextPanel("Results");
             panel.setResultsTable(Analyzer.getResultsTable());
             IJ.setTextPanel(panel);
         }
-        Toolkit.getDefaultToolkit().addAWTEventListener(new NoPerson(), AWTEvent.WINDOW_EVENT_MASK);
     }
 
     @Override
