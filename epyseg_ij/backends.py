@@ -125,6 +125,13 @@ def predictor(model: models.Model, backend: str = "auto") -> Predictor:
     return run
 
 
+def release(model: models.Model) -> None:
+    """Free the buffers the backends keep between calls of ``model``'s network (OpenVINO's, about 170 MB for the
+    default network at batch 8); the next call allocates them again (0.1 s)."""
+    for compiled in model.compiled.values():
+        compiled.release_memory()
+
+
 def cache_path(model_file: Path) -> Path:
     """Where the OpenVINO model compiled from ``model_file`` is cached (by content, not name)."""
     stat = model_file.stat()
