@@ -16,6 +16,7 @@ gives exactly the in-memory result; with seams, each block sees ``CONTEXT`` px (
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -39,6 +40,7 @@ from .errors import InputError
 BLOCK = 2048  # px: side of a post-processing block, context excluded
 CONTEXT = 256  # px seen around a block: about 10 cell diameters, 4 times the context of cells' own tiles
 CHUNK_WIDTH = 1024  # px: Zarr chunks are a row of tiles high (rows arrive that way) and this wide
+M_MMAP_THRESHOLD, MMAP_THRESHOLD = -3, 1 << 20  # glibc's mallopt parameter, and 1 MiB (see bound_memory)
 OME_AXES = {"t": "T", "c": "C", "z": "Z", "y": "Y", "x": "X"}
 
 
@@ -213,6 +215,22 @@ def open_output(path: os.PathLike) -> Any:
     import zarr
 
     return zarr.open_group(path, mode="r")
+
+
+def bound_memory() -> None:
+    """Have glibc return every freed array of ``MMAP_THRESHOLD`` or more to the system at once.
+
+    By default glibc raises that threshold as large blocks are freed, after which arrays of up to 32 MiB are carved
+    from per-thread arenas that keep what is freed: over the thousands of rows and blocks of a huge plane (numpy,
+    Zarr's and the post-processing threads), resident memory then grows block after block (measured: +140 MB per
+    block on a 4096² plane, flat with the fixed threshold). Process-wide; nothing where ``mallopt`` is missing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return
+    if hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def annotate(path: os.PathLike, **notes) -> None:

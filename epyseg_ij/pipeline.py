@@ -18,6 +18,7 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 CHANNEL_AXES = "CS"
+BIG_PLANE = 1 << 24  # px: planes from this size on give memory back as soon as it is freed (see lazy.bound_memory)
 
 
 @dataclass
@@ -182,6 +183,8 @@ class Steps:
 
 def segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
+    if plane.size >= BIG_PLANE:
+        lazy.bound_memory()
     bonds = code = None
     for y, bonds_rows, code_rows in network_maps(plane, steps):
         if len(bonds_rows) == plane.shape[0]:  # the whole plane at once
@@ -191,6 +194,8 @@ def segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarr
             bonds, code = np.empty(plane.shape, np.float32), np.empty(plane.shape, np.uint8)
         bonds[y : y + len(bonds_rows)], code[y : y + len(code_rows)] = bonds_rows, code_rows
     del bonds_rows, code_rows
+    if plane.size >= BIG_PLANE:  # the network's buffers back to the system before post-processing
+        backends.release(steps.network)
     markers = cells.choose_markers(code)
     del code
     outlines, labels = _cells(bonds, markers, steps, plane)
@@ -228,6 +233,7 @@ def _out_of_core(planes: list, axes: str, stack_shape: tuple, out, steps: Steps)
     """Segment planes into a Zarr group (``out``, or a temporary one read back into memory): see ``lazy``."""
     shape = (*stack_shape, *planes[0].shape)
     attrs = {"axes": axes, "model": steps.network.name}
+    lazy.bound_memory()
     with lazy.writing(out, shape, min(steps.tiling.tile, shape[-2]), attrs) as output:
         n_cells = []
         for index, plane in zip(np.ndindex(stack_shape), planes, strict=True):

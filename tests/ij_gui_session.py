@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def main(image_path: str, model: str, out: str) -> None:
     print(json.dumps({k: v if isinstance(v, plain) else str(v) for k, v in seen.items()}))
 
 
-def _window(title: str, timeout: float = 60):
+def _window(title: str, timeout: float = 180):
     """The window called ``title`` once it shows."""
     from java.awt import Window
 
@@ -132,7 +133,11 @@ def _window(title: str, timeout: float = 60):
             if window.isShowing() and str(window.getTitle()) == title:
                 return window
         time.sleep(0.05)
-    raise TimeoutError(f"no window {title!r}")
+    from java.lang import Thread
+
+    showing = [str(w.getTitle()) for w in Window.getWindows() if w.isShowing() and hasattr(w, "getTitle")]
+    threads = sorted(str(t.getName()) for t in Thread.getAllStackTraces().keySet())
+    raise TimeoutError(f"no window {title!r}; showing: {showing}; threads: {threads}")
 
 
 def _press(dialog, label: str) -> None:
@@ -232,6 +237,8 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1], sys.argv[2], sys.argv[3])
         status = 0
+    except BaseException:
+        traceback.print_exc()  # before System.exit, which would end the process without it
     finally:  # also after an error: the JVM's AWT threads would keep the process up
         sys.stdout.flush()
         sys.stderr.flush()

@@ -321,7 +321,9 @@ CASES = (
     [("EPySeg Segment", o, m) for o, m in SEGMENT_BAD.items()]
     + [("EPySeg Measure", o, m) for o, m in MEASURE_BAD.items()]
     + [("EPySeg Train", o, m) for o, m in TRAIN_BAD.items()]
-    + [(c, "model=default", "unknown option 'model'") for c in ("EPySeg Models...", "About EPySeg...")]
+    + [("EPySeg Models...", "action=card modle=default", "unknown option 'modle'")]
+    + [("EPySeg Models...", "action=delete", "action")]
+    + [("About EPySeg...", "model=default", "unknown option 'model'")]
 )
 
 

@@ -27,6 +27,7 @@ QUICK = [
         False,
     ),
     ("transfer.py", ["--quick"], {"to_numpy_gbps", "to_imageplus_gbps", "macro_roundtrip_ms"}, False),
+    ("macro_startup.py", ["--quick"], {"headless", "private", "extra_start_s", "load"}, False),
     (
         "train_pipeline.py",
         [*TINY_TRAINING, "--repeats", "1", "--images", "2", "--size", "128"],
@@ -37,6 +38,8 @@ QUICK = [
     ("epyseg_side_by_side.py", ["--n", "1"], set(), True),
     ("real_quality.py", ["--quick"], {"models", "missing", "quick"}, False),
     ("finetune_gain.py", ["--quick"], {"before", "after", "gain", "train_minutes"}, True),
+    ("batch_scaling.py", ["--quick"], {"images_per_s", "speedup", "load"}, False),
+    ("huge_image.py", ["--quick"], {"peak_rss_mb", "seconds", "s_per_mpix", "cells", "output_mb"}, False),
 ]
 
 

@@ -9,7 +9,7 @@ import tifffile
 import zarr
 from conftest import SAMPLE
 
-from epyseg_ij import batch, cli, cluster, io
+from epyseg_ij import batch, cli, cluster, io, models
 from epyseg_ij.errors import InputError, ModelError
 
 
@@ -53,6 +53,8 @@ def test_two_workers_write_what_a_serial_batch_writes(dask, images, tmp_path):
     again = segment(paths, ta=False, out_dir=tmp_path / "remote", client=dask, backend="tensorflow")
     assert [r.status for r in again] == ["failed", "skipped", "written", "skipped"]
     assert again[2].outputs == [tmp_path / "remote" / "img1_labels.tif"]
+    loads = dask.run(lambda: models._load_cached.cache_info().misses)  # model files each worker has read
+    assert set(loads.values()) <= {0, 1} and sum(loads.values()) >= 1
 
 
 def test_workers_never_replace_a_hand_correction(dask, images):

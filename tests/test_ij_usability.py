@@ -127,10 +127,9 @@ def test_about_tells_versions_model_folders_gpu_and_links(service, private_home)
     text = request(service, "about", "").value
     assert text.startswith("epyseg-ij ") and "ImageJ 1.53t" in text and "TensorFlow" in text
     assert f"Your models: {private_home / 'models'}" in text
-    from epyseg_ij._tf import tf
+    from epyseg_ij import backends
 
-    gpus = tf().config.list_physical_devices("GPU")
-    assert ("GPU: used: " if gpus else "GPU: none: TensorFlow runs on the CPU") in text
+    assert ("GPU: used: " if backends.gpu_visible() else "GPU: none: the network runs on the CPU (") in text
     assert "https://github.com/baigouy/EPySeg" in text and "https://doi.org/10.1242/dev.194589" in text
 
 

@@ -208,7 +208,6 @@ class Service:
         self.models[name] = model
 
 
-# --------------------------------------------------------------------------------------------- ImageJ helpers
 class Progress:
     """What a long job shows in ImageJ: a phase (``say``) or steps done out of a total, in the status line and the
     progress bar; Esc (or the ``cancel`` command) makes the next step raise ``Cancelled``.
@@ -239,6 +238,7 @@ class Progress:
         _show_status(self.service.status)
 
 
+# --------------------------------------------------------------------------------------------- ImageJ helpers
 
 
 def _show_progress(done: int, total: int) -> None:

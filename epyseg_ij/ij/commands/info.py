@@ -17,7 +17,7 @@ from ._common import log, options
 
 @command("about", "version")
 def about(request: Request, service: Service) -> Reply:
-    """Versions, where the models are, whether TensorFlow uses a GPU, and links."""
+    """Versions, where the models are, whether a GPU runs the network, and links."""
     options(request, service, "About EPySeg", ())
     gpu = service.compute(_gpu, what="About EPySeg")
     text = version_text(service, gpu)
@@ -58,15 +58,19 @@ def version_text(service: Service, gpu: str) -> str:
 
 
 def _gpu(progress) -> str:
-    """The GPUs TensorFlow uses, or why none (on the worker: TensorFlow may still have to be imported)."""
-    progress.say("checking TensorFlow…")
+    """Whether a GPU runs the network, else what runs it on the CPU (backend auto); TensorFlow is imported for this
+    only where its GPU build is installed."""
+    from ... import backends
+
+    progress.say("looking for a GPU…")
+    if not backends.gpu_visible():
+        engine = "OpenVINO" if backends.choose("auto") == "openvino" else "TensorFlow"
+        return f"none: the network runs on the CPU ({engine})"
     from ..._tf import tf
 
     gpus = tf().config.list_physical_devices("GPU")
-    if not gpus:
-        return "none: TensorFlow runs on the CPU"
     names = [tf().config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-    return "used: " + ", ".join(names)
+    return f"used: {', '.join(names)} (TensorFlow)"
 
 
 def _html(text: str) -> str:
