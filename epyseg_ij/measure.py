@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -181,17 +182,28 @@ def planes(array: np.ndarray, axes: str):
             yield t * nz + z + 1, (z + 1, t + 1), stacked[t, z]
 
 
-def plane_outlines(labels: np.ndarray, axes: str = "YX", exclude_border: bool = False) -> list[list[Outline]]:
+def plane_outlines(
+    labels: np.ndarray,
+    axes: str = "YX",
+    exclude_border: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[list[Outline]]:
     """The cell outlines of each plane of a ``[T][Z]YX`` label image; with ``exclude_border``, without the cells
-    that touch the image border (``border_cells``)."""
+    that touch the image border (``border_cells``). ``progress(done, total)`` is called before each plane and at
+    the end (it may raise to stop)."""
     found = []
-    for _, _, plane in planes(labels, axes):
+    n_planes = labels.size // (labels.shape[-2] * labels.shape[-1]) if labels.size else 1
+    for index, _, plane in planes(labels, axes):
+        if progress is not None:
+            progress(index - 1, n_planes)
         plane = _integer(plane)
         cells = outlines(plane)
         if exclude_border:
             border = set(border_cells(plane).tolist())
             cells = [o for o in cells if o.label not in border]
         found.append(cells)
+    if progress is not None:
+        progress(n_planes, n_planes)
     return found
 
 

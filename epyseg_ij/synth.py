@@ -229,6 +229,7 @@ STYLES["embryo"] = Style(
 HELDOUT_STYLES = {"heldout": HELDOUT, "embryo": STYLES["embryo"]}
 
 
+@dataclass(frozen=True)
 class Varied:
     """Draws a new style for every image, over the ranges seen in real epithelia (the default model's training data).
 
@@ -237,7 +238,17 @@ class Varied:
     region, and, each in a share of images, elongated cells, giants beside small-cell nests, gaps, dotted
     junctions, vesicles, out-of-focus patches and non-tissue background. The fixed held-out styles
     (``HELDOUT_STYLES``) lie inside these ranges, but none of their images is ever drawn in training.
+
+    Attributes
+    ----------
+    defects : float
+        Chance that an image has gaps, that it has dotted junctions, that it has vesicles (each drawn apart).
+    photons : (float, float)
+        Range of photons at a junction peak (drawn log-uniformly).
     """
+
+    defects: float = 0.4
+    photons: tuple[float, float] = (8.0, 50000.0)
 
     def draw(self, rng: np.random.Generator) -> Style:
         u, maybe = rng.uniform, lambda p, low, high, off=0.0: rng.uniform(low, high) if rng.random() < p else off
@@ -261,13 +272,13 @@ class Varied:
             background=u(0.02, 0.3),
             uneven=calm * maybe(0.7, 0.05, 0.85),
             blur_sigma=u(0.5, 4.0),
-            photons=float(np.exp(u(np.log(8), np.log(50000)))),
+            photons=float(np.exp(u(*np.log(self.photons)))),
             read_noise=u(0.5, 4.0),
             elongation=maybe(0.35, 1.2, 2.2, 1.0),
             tissue_fraction=maybe(0.3, 0.5, 0.9, 1.0),
-            gap_fraction=maybe(0.4, 0.05, 0.3),
-            dots=maybe(0.4, 0.2, 0.9),
-            vesicles=maybe(0.4, 0.2, 2.5),
+            gap_fraction=maybe(self.defects, 0.05, 0.3),
+            dots=maybe(self.defects, 0.2, 0.9),
+            vesicles=maybe(self.defects, 0.2, 2.5),
             defocus=maybe(0.35, 0.1, 0.4),
             dtype="uint16" if rng.random() < 0.5 else "uint8",
         )
@@ -275,6 +286,8 @@ class Varied:
 
 VARIED = Varied()
 STYLES["varied"] = VARIED
+#: The hard end of ``VARIED``: gaps, dots and vesicles in most images, 8 to 300 photons (stage C of the default model).
+STYLES["varied-hard"] = Varied(defects=0.8, photons=(8.0, 300.0))
 
 
 @dataclass(frozen=True)

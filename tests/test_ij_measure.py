@@ -1,6 +1,7 @@
 """Per-cell measurements in numpy (no JVM needed)."""
 
 import numpy as np
+import pytest
 
 from epyseg_ij.measure import cell_table, neighbour_counts, neighbour_pairs
 
@@ -34,3 +35,24 @@ def test_cell_table_is_calibrated_like_imagej():
 def test_empty_label_image():
     table = cell_table(np.zeros((8, 8), np.uint16))
     assert all(len(v) == 0 for v in table.values())
+
+
+def test_plane_outlines_reports_each_plane_and_can_be_stopped():
+    """The per-plane progress that EPySeg Measure shows (and Esc uses to stop between planes)."""
+    from epyseg_ij.errors import Cancelled
+    from epyseg_ij.measure import plane_outlines
+
+    stack = np.zeros((3, 8, 8), np.uint16)
+    stack[:, 2:5, 2:5] = 1
+    stack[1, 5:7, 5:7] = 2
+    calls = []
+    found = plane_outlines(stack, "ZYX", progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert [len(plane) for plane in found] == [1, 2, 1]
+
+    def stop_at_second(done, total):
+        if done == 1:
+            raise Cancelled("stopped")
+
+    with pytest.raises(Cancelled):
+        plane_outlines(stack, "ZYX", progress=stop_at_second)

@@ -84,6 +84,15 @@ def test_varied_draws_one_style_per_seed():
     assert sum(s.gap_fraction > 0 for s in styles) >= 8 and sum(s.tissue_fraction < 1 for s in styles) >= 5
 
 
+def test_the_hard_end_of_varied_has_defects_and_few_photons():
+    hard, rngs = STYLES["varied-hard"], [np.random.default_rng(i) for i in range(40)]
+    styles = [hard.draw(rng) for rng in rngs]
+    assert all(8 <= s.photons <= 300 for s in styles)
+    assert sum(s.gap_fraction > 0 and s.dots > 0 and s.vesicles > 0 for s in styles) >= 12  # 0.8³ of 40 ≈ 20
+    usual = [VARIED.draw(np.random.default_rng(i)) for i in range(40)]
+    assert sum(s.gap_fraction > 0 and s.dots > 0 and s.vesicles > 0 for s in usual) <= 8  # 0.4³ of 40 ≈ 3
+
+
 def test_heldout_styles_are_not_training_styles():
     assert set(HELDOUT_STYLES) == {"heldout", "embryo"}
     assert all(isinstance(style, Style) for style in HELDOUT_STYLES.values())

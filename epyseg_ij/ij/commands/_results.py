@@ -63,8 +63,9 @@ class Cells:
     outlines: list[list[measure.Outline]]  # per plane; without the border cells when they are left out
 
     @classmethod
-    def of(cls, labels: np.ndarray, axes: str, calibration: convert.Calibration, exclude_border: bool = False):
-        return cls(labels, axes, calibration, measure.plane_outlines(labels, axes, exclude_border))
+    def of(cls, labels: np.ndarray, axes: str, calibration: convert.Calibration, exclude_border: bool = False,
+           progress=None):  # fmt: skip
+        return cls(labels, axes, calibration, measure.plane_outlines(labels, axes, exclude_border, progress))
 
     @property
     def count(self) -> int:

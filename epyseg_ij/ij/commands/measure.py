@@ -39,7 +39,7 @@ def measure_cells(request: Request, service: Service) -> Reply:
     if save is not None and not values["overwrite"]:
         check_new_files(save, stem(imp), values["output"])
     calibration = convert.calibration_of(imp)
-    cells = service.compute(_cells, array, axes, calibration, values["exclude"], what=MEASURE)
+    cells = service.compute(_cells, array, axes, calibration, values["exclude"], what=MEASURE, unit="planes")
     rois = cells.rois()
     objects: dict[str, Any] = {"cells": cells.count}
     if "rois" in values["output"]:
@@ -58,5 +58,7 @@ def measure_cells(request: Request, service: Service) -> Reply:
 
 
 def _cells(array, axes: str, calibration, exclude_border: bool, progress) -> Cells:
-    """The cells of a label image or outline mask, traced (on the worker: it takes a while on big images)."""
-    return Cells.of(measure.as_labels(array), axes, calibration, exclude_border)
+    """The cells of a label image or outline mask, traced plane by plane (on the worker: it takes a while on big
+    stacks; the status bar counts planes, Esc stops between them)."""
+    progress.say("reading cells…")
+    return Cells.of(measure.as_labels(array), axes, calibration, exclude_border, progress)
