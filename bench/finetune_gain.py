@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs of 15 steps of 4 tiles (default: 10)")
     parser.add_argument("--frames", type=int, nargs="+", default=[0, 1], help="the corrected frames")
+    parser.add_argument("--replay", type=float, help="share of replayed synthetic tiles (default: train's, 0.25)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = epyseg_ij.train(
             [data], "wing-finetuned", base="default", epochs=1 if args.quick else args.epochs,
             steps_per_epoch=2 if args.quick else 15, tile=96 if args.quick else 192, batch=4, val_fraction=0,
-            learning_rate=1e-4, patience=None, seed=0,
+            learning_rate=1e-4, patience=None, seed=0, **({} if args.replay is None else {"replay": args.replay}),
         )  # fmt: skip
         train_minutes = (time.perf_counter() - start) / 60
         after = {
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_minutes": round(train_minutes, 2),
         "cpu": platform.processor() or platform.machine(),
         "epochs_done": len(result.history),
+        "replay": result.card.provenance.get("replay"),
         "before": before,
         "after": after,
         "gain": {k: round(after[k]["seg_quality"] - before[k]["seg_quality"], 4) for k in before},
