@@ -33,6 +33,8 @@ class ModelCard:
     # (contrast, bonds) of postprocess.faint_interfaces: merge across interfaces faint in the image and unclear in
     # the outputs; None: off
     merge_faint: tuple[float, float] | None = None
+    # px: a plane whose median cell is wider is segmented again at a reduced size (rescale); None: off
+    max_cell_diameter: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -53,6 +55,8 @@ class ModelCard:
             for value in self.merge_faint:
                 checks.number("card field 'merge_faint'", value, 0, 1, **bad)
             object.__setattr__(self, "merge_faint", tuple(float(v) for v in self.merge_faint))
+        largest = checks.number("card field 'max_cell_diameter'", self.max_cell_diameter, 8, 1e5, optional=True, **bad)
+        object.__setattr__(self, "max_cell_diameter", None if largest is None else float(largest))
         if self.overlap % 2:
             raise ModelError(f"card field 'overlap' must be even, got {self.overlap}")
         if (self.outputs == "epyseg7") != (self.n_outputs == 7):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, cells, checks, classical, lazy, models, postprocess, predict
+from . import backends, cells, checks, classical, lazy, models, postprocess, predict, rescale
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,13 @@ def segment(
             if progress:
                 progress(done, total)
 
-        steps = Steps(network, run, tiling, normalization or card.normalization, invert, tta, min_size, on_batch)
+        def add_work(n: int) -> None:
+            nonlocal total
+            total += n
+
+        steps = Steps(
+            network, run, tiling, normalization or card.normalization, invert, tta, min_size, on_batch, add_work
+        )
         if out is None and not is_lazy:
             return _assemble([segment_plane(p, steps) for p in planes], out_axes, stack_shape)
         planes = [p if isinstance(p, np.ndarray) else lazy.Plane(p) for p in planes]
@@ -169,7 +175,8 @@ def as_array(image) -> np.ndarray:
 @dataclass(frozen=True)
 class Steps:
     """What ``segment`` does to each plane; ``run`` is the network (``backends.predictor``), None for the classical
-    baseline, and ``on_batch`` is called with the number of tiles after each network batch."""
+    baseline; ``on_batch`` is called with the number of tiles after each network batch, ``add_work`` with the
+    number of tiles added to the job (a plane segmented again at a reduced size)."""
 
     network: models.Model
     run: backends.Predictor | None
@@ -179,10 +186,30 @@ class Steps:
     tta: str
     min_size: int
     on_batch: Callable[[int], None]
+    add_work: Callable[[int], None] = lambda n: None
 
 
 def segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels."""
+    """Outlines, labels and bonds of one 2D plane; memory bounded by a row of tiles and a band of pixels.
+
+    A plane (below ``BIG_PLANE``) whose cells are larger than the card's ``max_cell_diameter`` is segmented again at
+    a reduced size (``rescale``).
+    """
+    outlines, labels, bonds = _segment_plane(plane, steps)
+    largest = steps.network.card.max_cell_diameter if steps.run is not None and plane.size < BIG_PLANE else None
+    factor = rescale.reduction(labels, largest)
+    if factor == 1:
+        return outlines, labels, bonds
+    log.info("cells of %.0f px across: segmenting at 1/%d size", rescale.median_diameter(labels), factor)
+    small = rescale.shrink(plane, factor)
+    steps.add_work(predict.count_tiles(small.shape, steps.tiling))
+    _, small_labels, small_bonds = _segment_plane(small, steps)
+    bonds = rescale.grow_bonds(small_bonds, plane.shape)
+    outlines, labels = _cells(bonds, rescale.grow_markers(small_labels, plane.shape, factor), steps, plane)
+    return outlines, labels, bonds
+
+
+def _segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if plane.size >= BIG_PLANE:
         lazy.bound_memory()
     bonds = code = None

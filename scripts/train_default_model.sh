@@ -74,7 +74,8 @@ PY
 # up to 0.05 SEG on the held-out real parts, epoch to epoch, while their validation losses are within noise of each
 # other. The faint-interface merge stays on: measured on the held-out real parts with version 3, (0.3, 0.68) gained
 # 0.04 SEG on the Ishihara right part and lost 0.002 on the held-out EpiTools frames, 0.005 on the held-out
-# synthetic style and 0.10 on the embryo-like one; (0.3, 0.6) gained nothing.
+# synthetic style and 0.10 on the embryo-like one; (0.3, 0.6) gained nothing. Cells wider than 40 px are segmented
+# again at a reduced size (max_cell_diameter, measured by bench/cell_size.py; see epyseg_ij/rescale.py).
 [ "${SHIP:-1}" = 0 ] || "$BIN/python" - "$EPYSEG_IJ_HOME/training/default-v4/best" <<'PY'
 import dataclasses, pathlib, sys
 
@@ -92,6 +93,7 @@ card = dataclasses.replace(
     trained.card,
     name="default",
     merge_faint=(0.3, 0.7),
+    max_cell_diameter=40.0,
     provenance={
         **trained.card.provenance,
         "description": "epyseg-ij's default model (v4): Linknet-resnet18, EPySeg's 7 outputs, trained on synthetic "

@@ -39,6 +39,7 @@ QUICK = [
     ("real_quality.py", ["--quick"], {"models", "missing", "quick"}, False),
     ("finetune_gain.py", ["--quick"], {"before", "after", "gain", "train_minutes"}, True),
     ("batch_scaling.py", ["--quick"], {"images_per_s", "speedup", "load"}, False),
+    ("cell_size.py", ["--quick"], {"model", "max_cell_diameter", "scales"}, False),
     ("huge_image.py", ["--quick"], {"peak_rss_mb", "seconds", "s_per_mpix", "cells", "output_mb"}, False),
 ]
 

@@ -153,3 +153,42 @@ def test_the_model_card_turns_on_the_faint_interface_merge(local_model):
     assert merged.n_cells[0] < plain.n_cells[0]  # the merge ran: interfaces it judged faint are gone
     inverted = epyseg_ij.segment(sample.image.max() - sample.image, merging, invert=True)
     assert inverted.n_cells[0] == merged.n_cells[0]  # dark membranes are read the other way round
+
+
+def test_large_cells_are_segmented_again_at_a_reduced_size():
+    """Cells about 80 px across (the held-out style at 3 times its size): the card's max_cell_diameter has the plane
+    segmented at a quarter of its size and the cells found again at full size, 1 px outlines, progress counted."""
+    import dataclasses
+
+    from epyseg_ij import models, rescale
+    from epyseg_ij.metrics import evaluate
+    from epyseg_ij.postprocess import labels_from_outlines
+    from epyseg_ij.synth import HELDOUT
+
+    model = models.load("default")
+    assert model.card.max_cell_diameter == 40.0
+    off = dataclasses.replace(model, card=dataclasses.replace(model.card, max_cell_diameter=None))
+    style = dataclasses.replace(HELDOUT, cell_diameter=78.0, junction_width=(7.5, 15.0), blur_sigma=4.2)
+    sample = synth_epithelium((512, 512), seed=(77, 0), style=style)
+    seen = []
+    result = epyseg_ij.segment(sample.image, model, progress=lambda done, total: seen.append((done, total)))
+    plain = epyseg_ij.segment(sample.image, off)
+    assert rescale.median_diameter(plain.labels) > 60
+    assert evaluate(result.labels, sample.labels)["seg_quality"] > evaluate(plain.labels, sample.labels)["seg_quality"]
+    assert evaluate(result.labels, sample.labels)["seg_quality"] > 0.75
+    assert np.array_equal(result.labels, labels_from_outlines(result.outlines))  # the TA convention at full size
+    assert result.bonds.shape == sample.image.shape and 0 <= result.bonds.min() and result.bonds.max() <= 1
+    assert seen[-1][0] == seen[-1][1] > seen[0][1]  # the reduced plane's tiles were added to the job, and done
+
+
+def test_cells_of_usual_size_are_segmented_once(frame):
+    import dataclasses
+
+    from epyseg_ij import models
+
+    model = models.load("default")
+    off = dataclasses.replace(model, card=dataclasses.replace(model.card, max_cell_diameter=None))
+    seen = []
+    result = epyseg_ij.segment(frame, model, progress=lambda done, total: seen.append(total))
+    assert np.array_equal(result.labels, epyseg_ij.segment(frame, off).labels)
+    assert len(set(seen)) == 1  # no work was added
