@@ -11,7 +11,8 @@ Prints one JSON object. ``tensorflow`` and ``openvino`` each hold, on a 2048 x 2
 then:
   faster                 the backend with the faster end-to-end time; ``ratio`` and ``postprocess_share`` are its
   peak_rss_mb_16k        peak resident memory (MiB) of a fresh process that segments a 16384 x 16384 uint16 image
-                         with the faster backend (``seconds_16k``, ``cells_16k``: its time and cells)
+                         with the backend ``segment`` chooses by default (``backend_16k``; ``seconds_16k``,
+                         ``cells_16k``: its time and cells)
 
 Usage: python bench/overhead.py [--model NAME|PATH] [--size 2048] [--big 16384] [--repeat 2]
 Without a model the shipped default is used (or, if absent, a randomly initialised Linknet-vgg16, EPySeg's network).
@@ -159,9 +160,12 @@ def main() -> None:
     report |= {"faster": faster, "ratio": report[faster]["ratio"]}
     report["postprocess_share"] = report[faster]["postprocess_share"]
     if args.big:
-        child = [sys.executable, __file__, "--child", "--model", name, "--big", str(args.big), "--backend", faster]
+        from epyseg_ij import backends
+
+        child = [sys.executable, __file__, "--child", "--model", name, "--big", str(args.big), "--backend", "auto"]
         big = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
         report |= {"peak_rss_mb_16k": big["peak_rss_mb"], "seconds_16k": big["seconds"], "cells_16k": big["cells"]}
+        report["backend_16k"] = backends.choose("auto")
     print(json.dumps(report))
 
 

@@ -23,7 +23,7 @@ QUICK = [
     (
         "overhead.py",
         ["--quick"],
-        {"tensorflow", "openvino", "faster", "ratio", "postprocess_share", "peak_rss_mb_16k"},
+        {"tensorflow", "openvino", "faster", "ratio", "postprocess_share", "peak_rss_mb_16k", "backend_16k"},
         False,
     ),
     ("transfer.py", ["--quick"], {"to_numpy_gbps", "to_imageplus_gbps", "macro_roundtrip_ms"}, False),
