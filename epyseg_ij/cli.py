@@ -426,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except Cancelled:
         return _fail("cancelled", 130)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM once ImageJ runs (ij.runtime)
+        return _fail(str(stop) or "interrupted", 130)
     except EpysegError as error:
         return _fail(f"error: {error}", 2)
     except BrokenPipeError:  # e.g. `epyseg-ij models list | head -1`: the reader has gone, say nothing

@@ -8,12 +8,15 @@ their defaults, and what waits for a person stops the macro with one line.
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ij_fixtures
 import numpy as np
+import pytest
 import tifffile
 
 import epyseg_ij
@@ -117,3 +120,31 @@ def test_nobody_answers_dialogs_headless(display, private_home, tmp_path):
         "epyseg-ij: macro error in line 4: waitForUser waits for a person at the screen: leave it out of batch "
         "macros, or run with --gui"
     )
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_a_long_macro_in_one_line(display, private_home, tmp_path, sent):
+    """The macro stops after its current statement (it used to run to its end), the process ends with 130 and one
+    line, and the JVM does not crash (no hs_err file: JPype's forwarding of SIGTERM to Python's default handler
+    crashed it)."""
+    env = environments(display, private_home)[False]
+    started = tmp_path / "started"
+    macro = tmp_path / "long.ijm"
+    macro.write_text(
+        f'File.saveString("yes", "{started}");\n'
+        'for (i = 0; i < 1000000; i++) { newImage("a", "32-bit ramp", 256, 256, 1); close(); }\n'
+        'print("never");\n'
+    )
+    command = [sys.executable, "-m", "epyseg_ij.cli", "macro", str(macro)]
+    run = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert started.exists(), run.communicate()[1][-2000:]
+    run.send_signal(sent)
+    out, err = run.communicate(timeout=60)
+    reason = "interrupted (Ctrl-C)" if sent == signal.SIGINT else "terminated (SIGTERM)"
+    assert run.returncode == 130 and err.strip().splitlines()[-1] == f"epyseg-ij: {reason}", err[-2000:]
+    assert "never" not in out and "Traceback" not in err
+    assert not list(tmp_path.glob("hs_err*"))

@@ -16,7 +16,9 @@ import codecs
 import logging
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from . import display, runtime
 
 log = logging.getLogger(__name__)
 
+GRACE_S = 5.0  # s a macro gets to stop after Ctrl-C
 MAX_MACRO_BYTES = 16 * 2**20  # a macro file is text; anything larger is not one
 MACRO_SUFFIXES = (".ijm", ".txt", ".mac")  # what ImageJ runs as a macro
 SCRIPT_SUFFIXES = (".py",)  # Jython scripts
@@ -125,12 +128,54 @@ def run_macro_file(path: str | os.PathLike, arg: str = "", gui: bool = False) ->
 
         System.setProperty("epyseg.errors", "log")  # no modal dialog for EPySeg's errors (ImageJ's go to stdout)
     log_length = len(str(IJ.getLog() or ""))
-    result = execute_script(path, arg) if script else execute(code, arg)
+    result = _interruptible(lambda: execute_script(path, arg) if script else execute(code, arg))
     if not imagej.headless and IJ.getInstance() is None:
         _echo_log(log_length)  # without an ImageJ window the log went to a Log window, or nowhere
     if result.error is not None:
         print(result.message(), file=sys.stderr)
     return result.status
+
+
+def _interruptible(run: Callable[[], MacroResult]) -> MacroResult:
+    """``run()`` on a thread of its own, so that Ctrl-C (or SIGTERM) reaches this one: it stops the macro after its
+    current statement (exit status 130). A script, or a macro stuck in one statement, that has not ended ``GRACE_S``
+    s later (or at a second Ctrl-C) ends the process with 130."""
+    outcome: list = []
+
+    def target() -> None:
+        try:
+            outcome.append(run())
+        except BaseException as error:  # re-raised on the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=target, name="epyseg-ij macro", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt as stop:
+        reason = str(stop) or "interrupted (Ctrl-C)"
+        runtime.bridge_class("MacroRun").cancelAll(reason)
+        try:
+            worker.join(GRACE_S)
+        except KeyboardInterrupt:
+            pass
+        if worker.is_alive():
+            _exit_now(130)
+        if not outcome or isinstance(outcome[0], BaseException):
+            return MacroResult(error=reason, cancelled=True)
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _exit_now(status: int) -> None:
+    """End the process with ``status`` through the JVM's orderly shutdown (its threads may be busy)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    from java.lang import System
+
+    System.exit(status)
 
 
 def execute_script(path: str | os.PathLike, arg: str = "") -> MacroResult:

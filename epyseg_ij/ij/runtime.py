@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,23 @@ def start(
             _current = _start_jpype(app_dir, kind, headless, options, java)
         if not headless:
             atexit.register(close_windows)  # runs before JPype's exit hook, which waits for the AWT threads
+        _catch_sigterm()
         return _install_service(_current)
+
+
+def _catch_sigterm() -> None:
+    """Make SIGTERM a ``KeyboardInterrupt`` in the main thread, as Ctrl-C is.
+
+    JPype (``interrupt=False``) forwards SIGINT and SIGTERM from a Java thread to Python. Where Python's handler of
+    the signal is still the default, CPython compares handlers without holding the GIL, and the JVM crashes
+    (SIGSEGV in ``PyObject_RichCompare``, an hs_err file); a Python handler is taken without that comparison.
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt("terminated (SIGTERM)")
 
 
 def attach() -> ImageJ:

@@ -75,6 +75,19 @@ public final class MacroRun {
         return CURRENT.get();
     }
 
+    /**
+     * Stops every macro running now after the statement it is executing, as cancelled (Ctrl-C in
+     * {@code epyseg-ij macro}); returns how many there were.
+     */
+    public static int cancelAll(String message) {
+        int n = 0;
+        for (MacroRun run : LIVE) {
+            run.abort(message, true);
+            n++;
+        }
+        return n;
+    }
+
     /** The runs going on now, on any thread. */
     static Set<MacroRun> live() {
         return LIVE;
