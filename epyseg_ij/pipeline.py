@@ -196,11 +196,14 @@ def segment_plane(plane: np.ndarray, steps: Steps) -> tuple[np.ndarray, np.ndarr
     a reduced size (``rescale``).
     """
     outlines, labels, bonds = _segment_plane(plane, steps)
-    largest = steps.network.card.max_cell_diameter if steps.run is not None and plane.size < BIG_PLANE else None
-    factor = rescale.reduction(labels, largest)
+    largest = steps.network.card.max_cell_diameter
+    if largest is None or steps.run is None or plane.size >= BIG_PLANE:
+        return outlines, labels, bonds
+    diameter = rescale.median_diameter(labels)
+    factor = rescale.reduction(diameter, largest)
     if factor == 1:
         return outlines, labels, bonds
-    log.info("cells of %.0f px across: segmenting at 1/%d size", rescale.median_diameter(labels), factor)
+    log.info("cells of %.0f px across: segmenting at 1/%d size", diameter, factor)
     small = rescale.shrink(plane, factor)
     steps.add_work(predict.count_tiles(small.shape, steps.tiling))
     _, small_labels, small_bonds = _segment_plane(small, steps)

@@ -34,17 +34,14 @@ def median_diameter(labels: np.ndarray) -> float:
     return float(2 * math.sqrt(np.median(areas) / math.pi)) if areas.size else 0.0
 
 
-def reduction(labels: np.ndarray, largest: float | None) -> int:
-    """1, or the power of 2 (up to ``MAX_REDUCTION``) by which to shrink the plane so that its median cell diameter
-    falls to ``largest`` px or below.
+def reduction(diameter: float, largest: float) -> int:
+    """1, or the power of 2 (up to ``MAX_REDUCTION``) by which to shrink a plane whose median cell is ``diameter``
+    px across so that it falls to ``largest`` px or below.
 
     >>> labels = np.repeat(np.repeat(np.arange(16).reshape(4, 4), 60, 0), 60, 1)  # cells of 60 x 60 px
-    >>> reduction(labels, 40.0), reduction(labels, 80.0), reduction(labels, None)
-    (2, 1, 1)
+    >>> reduction(median_diameter(labels), 40.0), reduction(median_diameter(labels), 80.0), reduction(500.0, 40.0)
+    (2, 1, 8)
     """
-    if largest is None:
-        return 1
-    diameter = median_diameter(labels)
     if diameter <= largest:
         return 1
     return min(MAX_REDUCTION, 2 ** math.ceil(math.log2(diameter / largest)))
