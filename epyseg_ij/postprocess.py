@@ -8,10 +8,10 @@ from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.morphology import remove_small_objects
-from skimage.segmentation import watershed
+
+from epyseg_ij.kernels import flood_levels, thin
 
 FOUR = ndi.generate_binary_structure(2, 1)
-_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 INTERIOR, SEED, MARKER = 1, 2, 4  # bits of the per-pixel code made by `decode`
 MIN_MARKER_PX = 5  # smaller cell cores are noise (EPySeg fills non-bond regions < 5 px)
 
@@ -67,16 +67,14 @@ def choose_markers(code: np.ndarray) -> np.ndarray:
 
 
 def flood(bonds: np.ndarray, markers: np.ndarray) -> np.ndarray:
-    """Seeded watershed of the bond map from labelled markers (4-connected), without lines.
+    """Seeded watershed of the bond map from labelled markers (4-connected), without lines (int32).
 
-    Only the pixels outside the markers and on the markers' rims are flooded, and the bond map is quantised to 256
-    levels: several times faster than flooding the whole float image, and the same cells.
+    The bond map is quantised to 256 levels and flooded with a bucket queue (``kernels.flood_levels``): many times
+    faster than a heap-based watershed of the float image, and the same cells.
     """
-    core = ndi.binary_erosion(markers > 0, structure=FOUR, border_value=1)
-    rims = np.where(core, 0, markers)
     levels = (bonds * np.float32(255) + np.float32(0.5)).astype(np.uint8)
-    regions = watershed(levels, rims, mask=~core, connectivity=1)
-    regions[core] = markers[core]
+    regions = markers.astype(np.int32)  # a copy: flooded in place
+    flood_levels(levels, regions)
     return regions
 
 
@@ -145,9 +143,9 @@ def outlines_from_regions(regions: np.ndarray, bonds: np.ndarray | None = None) 
         boundary[first] |= differ & ~take_second
         boundary[second] |= take_second
     ids = regions.astype(np.int32)
-    _thin(boundary, ids)
+    thin(boundary, ids)
     if _drop_fragments(boundary, ids):
-        _thin(boundary, ids)
+        thin(boundary, ids)
     return boundary.view(np.uint8) * np.uint8(255)
 
 
@@ -245,42 +243,3 @@ def _drop_fragments(boundary: np.ndarray, ids: np.ndarray) -> bool:
     fragment = (size < largest[region])[pieces]
     boundary |= fragment
     return bool(fragment.any())
-
-
-def _thin(boundary: np.ndarray, ids: np.ndarray) -> None:
-    """Give redundant boundary pixels back to their cell, in place, until every boundary pixel separates cells.
-
-    A boundary pixel is redundant when its non-boundary 4-neighbours all belong to one region. Pixels are visited in
-    two checkerboard phases so that two 4-adjacent pixels are never released together (which could merge cells);
-    after the first round only the neighbours of released pixels are looked at again.
-    """
-    h, w = boundary.shape
-    padded = np.full((h + 2, w + 2), -1, ids.dtype)
-    padded[1:-1, 1:-1] = ids
-    padded[1:-1, 1:-1][boundary] = -1
-    ys, xs = np.nonzero(boundary)
-    odd = ((ys + xs) & 1).astype(bool)
-    pending = [(ys[~odd], xs[~odd]), (ys[odd], xs[odd])]
-    phase = 0
-    while len(pending[0][0]) or len(pending[1][0]):
-        ys, xs = pending[phase]
-        around = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy, dx in _STEPS])
-        known = around >= 0
-        top = around.max(axis=0)
-        low = np.where(known, around, np.iinfo(ids.dtype).max).min(axis=0)
-        free = known.any(axis=0) & (top == low)
-        ys, xs, top = ys[free], xs[free], top[free]
-        boundary[ys, xs] = False
-        ids[ys, xs] = top
-        padded[ys + 1, xs + 1] = top
-        pending[phase] = (ys[:0], xs[:0])
-        phase ^= 1
-        if len(ys):  # the released pixels' 4-neighbours (of the other parity) may have become redundant
-            ny = np.concatenate([ys + dy for dy, _ in _STEPS])
-            nx = np.concatenate([xs + dx for _, dx in _STEPS])
-            inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-            flat = np.unique(ny[inside] * w + nx[inside])
-            flat = flat[boundary.ravel()[flat]]
-            old_y, old_x = pending[phase]
-            flat = np.union1d(flat, old_y * w + old_x)
-            pending[phase] = (flat // w, flat % w)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage import exposure
 
-from . import checks
+from . import checks, kernels
 from .errors import InputError
 
 TTA_MODES = ("none", "flip", "epyseg")
@@ -117,7 +117,7 @@ def percentiles(plane: np.ndarray, q: tuple[float, ...]) -> tuple[float, ...]:
     from every n-th pixel of the plane in raster order (about 4 million of them)."""
     if plane.dtype in (np.uint8, np.uint16):
         levels = np.iinfo(plane.dtype).max + 1
-        cdf = np.cumsum(sum(np.bincount(band.ravel(), minlength=levels) for _, band in bands(plane)))
+        cdf = np.cumsum(sum(kernels.histogram(band, levels) for _, band in bands(plane)))
         return tuple(float(np.searchsorted(cdf, p / 100 * (cdf[-1] - 1), side="right")) for p in q)
     width = plane.shape[1]
     step = max(1, plane.shape[0] * width // 4_000_000)

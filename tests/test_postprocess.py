@@ -5,7 +5,7 @@ from conftest import assert_ta_topology
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from epyseg_ij import cells, postprocess
+from epyseg_ij import cells, kernels, postprocess
 from epyseg_ij.metrics import seg_quality
 from epyseg_ij.synth import STYLES, synth_epithelium
 from epyseg_ij.targets import epyseg_targets
@@ -100,6 +100,51 @@ def test_flood_gives_the_cells_of_a_full_float_watershed():
     cells = [postprocess.labels_from_outlines(postprocess.outlines_from_regions(r, bonds)) for r in (fast, full)]
     score = seg_quality(*cells)
     assert score["n_correct"] >= 0.99 * score["n_gt"]
+
+
+def test_flood_goes_by_level_then_by_arrival():
+    """The heap watershed's order (level, then first come): a valley goes to the marker that reaches it without
+    climbing, and a plateau is shared half and half by the markers at its two ends."""
+    labels = np.array([[1, 0, 0, 0, 2], [1, 0, 0, 0, 2]], np.int32)
+    kernels.flood_levels(np.array([[0, 1, 1, 7, 0], [0, 5, 5, 5, 0]], np.uint8), labels)
+    assert labels.tolist() == [[1, 1, 1, 2, 2], [1, 1, 1, 2, 2]]
+    plateau = np.array([[1, 0, 0, 0, 0, 2]], np.int32)
+    kernels.flood_levels(np.array([[0, 5, 5, 5, 5, 0]], np.uint8), plateau)
+    assert plateau.tolist() == [[1, 1, 1, 2, 2, 2]]
+    unreachable = np.array([[1, 0, 0]], np.int32)
+    kernels.flood_levels(np.zeros((1, 3), np.uint8), unreachable)
+    assert unreachable.tolist() == [[1, 1, 1]]
+    nothing = np.zeros((2, 2), np.int32)
+    kernels.flood_levels(np.zeros((2, 2), np.uint8), nothing)
+    assert not nothing.any()
+
+
+def test_thinned_lines_each_separate_cells():
+    """After thinning, no line pixel borders only one cell, and every region of 6 x 6 px blocks stays one cell."""
+    rng = np.random.default_rng(4)
+    blocks = np.repeat(np.repeat(rng.integers(0, 5, (20, 20)), 6, 0), 6, 1)
+    regions = ndi.label(blocks == 0, postprocess.FOUR)[0]
+    for value in range(1, 5):  # each connected patch of blocks a region of its own
+        patches, n = ndi.label(blocks == value, postprocess.FOUR)
+        regions[patches > 0] = patches[patches > 0] + regions.max()
+    outlines = postprocess.outlines_from_regions(regions, rng.random(regions.shape).astype(np.float32))
+    labels = postprocess.labels_from_outlines(outlines)
+    padded = np.pad(labels.astype(np.int64), 1, constant_values=0)
+    ys, xs = np.nonzero(outlines)
+    around = np.stack([padded[ys + 1 + dy, xs + 1 + dx] for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))])
+    cells_around = [set(column[column > 0]) for column in around.T]
+    assert all(len(c) != 1 for c in cells_around)
+    assert labels.max() == len(np.unique(regions))
+    assert_ta_topology(outlines, labels)
+
+
+def test_histogram_counts_like_bincount_without_its_copy():
+    rng = np.random.default_rng(0)
+    for dtype in (np.uint8, np.uint16):
+        image = rng.integers(0, np.iinfo(dtype).max, (50, 70), endpoint=True).astype(dtype)
+        levels = np.iinfo(dtype).max + 1
+        for view in (image, image[::2, 3:]):
+            assert (kernels.histogram(view, levels) == np.bincount(view.ravel(), minlength=levels)).all()
 
 
 def test_regions_behind_a_weak_interface_merge():
