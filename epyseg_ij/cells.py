@@ -161,7 +161,9 @@ def _interfaces(tile: Tile, bonds: np.ndarray, numbers: np.ndarray, n: int, evid
     if evidence is None:
         return postprocess.interfaces(numbers, bonds, n, tile.own), None
     image, _, sign = evidence
-    smooth = ndi.gaussian_filter(image[tile.seen].astype(np.float32) * np.float32(sign), EVIDENCE_SIGMA)
+    smooth = ndi.gaussian_filter(image[tile.seen], EVIDENCE_SIGMA, output=np.float32)
+    if sign < 0:
+        np.negative(smooth, out=smooth)
     sums = postprocess.interfaces(numbers[tile.seen], bonds[tile.seen], n, tile.inner, smooth)
     own, weight = numbers[tile.own].ravel(), 1 - bonds[tile.own].ravel()
     inside = smooth[tile.inner].ravel() * weight

@@ -57,8 +57,9 @@ def choose_markers(code: np.ndarray) -> np.ndarray:
     seeds, n_seeds = ndi.label((code & SEED).astype(bool) & interior, structure=FOUR)
     if n_seeds:
         on_seed = seeds > 0
-        pairs = np.unique(regions[on_seed].astype(np.int64) * (n_seeds + 1) + seeds[on_seed])
-        several = np.bincount(pairs // (n_seeds + 1), minlength=n + 1) >= 2
+        region_of_seed = np.zeros(n_seeds + 1, regions.dtype)  # a seed blob lies in one interior region
+        region_of_seed[seeds[on_seed]] = regions[on_seed]
+        several = np.bincount(region_of_seed[1:], minlength=n + 1) >= 2
         several[0] = False
         split = several[regions]
         interior &= ~split
