@@ -4,7 +4,8 @@ in parallel on threads. The compiled code is cached on disk: only the first run 
 ``flood_levels``: a seeded watershed on 256 levels with a bucket queue. Pixels are flooded in order of (level,
 order of arrival), as in a priority-queue watershed: each level's bucket is a first-in first-out segment of one
 array, so the queue costs O(1) a pixel instead of a heap's O(log n).
-``histogram``: the counts of the values of an 8- or 16-bit image, without ``np.bincount``'s 8-byte copy of it.
+``histogram``: how many pixels hold each value of an image or label image, without ``np.bincount``'s 8-byte copy.
+``thin``: boundary pixels that separate nothing given back to their cell (1-px lines).
 """
 
 import numba
@@ -18,12 +19,13 @@ def flood_levels(levels: np.ndarray, labels: np.ndarray) -> None:
     height, width = labels.shape
     flat_levels = levels.ravel()
     flat = labels.ravel()
-    # Each pixel enters the queue once, in the bucket of its own level: bucket b is the segment of ``queue`` from
-    # ``start[b]``, as long as the number of pixels at level b; ``head`` and ``tail`` move along it.
-    tail = np.zeros(257, np.int64)
+    # Each pixel enters the queue once, in the bucket of its own level: bucket b is the segment of ``queue`` that
+    # starts after the pixels of the levels below b and is as long as the number of pixels at level b; ``head`` and
+    # ``tail`` move along it.
+    below = np.zeros(257, np.int64)
     for i in range(flat_levels.size):
-        tail[flat_levels[i] + 1] += 1
-    tail = np.cumsum(tail)[:256]
+        below[flat_levels[i] + 1] += 1
+    tail = np.cumsum(below)[:256]
     head = tail.copy()
     queue = np.empty(flat.size, np.int64)
     lowest = 256
@@ -72,9 +74,12 @@ def _push(i: int, level: int, queue: np.ndarray, tail: np.ndarray, lowest: int) 
 
 @numba.njit(nogil=True, cache=True)
 def histogram(values: np.ndarray, levels: int) -> np.ndarray:
-    """How many pixels of ``values`` (an unsigned integer array below ``levels``) hold each value (int64)."""
+    """How many pixels of ``values`` (an unsigned integer array, any layout, values below ``levels``) hold each
+    value (int64)."""
     counts = np.zeros(levels, np.int64)
     for value in values.flat:
+        if value < 0 or value >= levels:  # numba does not check bounds: a stray value would write anywhere
+            raise ValueError("histogram: a value lies outside 0..levels-1")
         counts[value] += 1
     return counts
 

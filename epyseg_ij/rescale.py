@@ -17,19 +17,14 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
+from . import kernels
+
 MAX_REDUCTION = 8  # never shrink a plane more than this
-BAND = 256  # rows counted at a time
 
 
 def median_diameter(labels: np.ndarray) -> float:
-    """The diameter (px) of a disk of the median cell area; 0 without cells.
-
-    Areas are counted ``BAND`` rows at a time: ``np.bincount`` makes an int64 copy of what it counts.
-    """
-    areas = np.zeros(int(labels.max(initial=0)) + 1, np.int64)
-    for y in range(0, labels.shape[0], BAND):
-        areas += np.bincount(labels[y : y + BAND].ravel(), minlength=areas.size)
-    areas = areas[1:]
+    """The diameter (px) of a disk of the median cell area; 0 without cells."""
+    areas = kernels.histogram(labels, int(labels.max(initial=0)) + 1)[1:]
     areas = areas[areas > 0]
     return float(2 * math.sqrt(np.median(areas) / math.pi)) if areas.size else 0.0
 

@@ -1,6 +1,7 @@
 """Post-processing: outlines from partitions, decoding of network outputs, markers and watershed."""
 
 import numpy as np
+import pytest
 from conftest import assert_ta_topology
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
@@ -145,6 +146,8 @@ def test_histogram_counts_like_bincount_without_its_copy():
         levels = np.iinfo(dtype).max + 1
         for view in (image, image[::2, 3:]):
             assert (kernels.histogram(view, levels) == np.bincount(view.ravel(), minlength=levels)).all()
+    with pytest.raises(ValueError, match="outside"):  # a value past the counts is refused, not written past them
+        kernels.histogram(np.array([[3, 4]], np.uint8), 4)
 
 
 def test_regions_behind_a_weak_interface_merge():
