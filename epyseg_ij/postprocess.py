@@ -7,9 +7,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from skimage.morphology import remove_small_objects
 
-from epyseg_ij.kernels import flood_levels, thin
+from epyseg_ij.kernels import flood_levels, histogram, interface_sums, thin
 
 FOUR = ndi.generate_binary_structure(2, 1)
 INTERIOR, SEED, MARKER = 1, 2, 4  # bits of the per-pixel code made by `decode`
@@ -55,16 +54,16 @@ def choose_markers(code: np.ndarray) -> np.ndarray:
     interior = (code & INTERIOR).astype(bool)
     regions, n = ndi.label(interior, structure=FOUR)
     seeds, n_seeds = ndi.label((code & SEED).astype(bool) & interior, structure=FOUR)
-    if n_seeds:
-        on_seed = seeds > 0
-        region_of_seed = np.zeros(n_seeds + 1, regions.dtype)  # a seed blob lies in one interior region
-        region_of_seed[seeds[on_seed]] = regions[on_seed]
-        several = np.bincount(region_of_seed[1:], minlength=n + 1) >= 2
-        several[0] = False
-        split = several[regions]
-        interior &= ~split
-        interior |= split & on_seed
-    return remove_small_objects(interior, max_size=MIN_MARKER_PX - 1, connectivity=1)
+    region_of_seed = np.zeros(n_seeds + 1, regions.dtype)  # a seed blob lies in one interior region
+    on_seed = seeds > 0
+    region_of_seed[seeds[on_seed]] = regions[on_seed]
+    several = np.bincount(region_of_seed[1:], minlength=n + 1) >= 2
+    several[0] = False
+    # The markers are the regions with fewer than two seeds and the seeds of the others, large enough.
+    keep_region = ~several & (histogram(regions, n + 1) >= MIN_MARKER_PX)
+    keep_seed = several[region_of_seed] & (histogram(seeds, n_seeds + 1) >= MIN_MARKER_PX)
+    keep_region[0] = keep_seed[0] = False
+    return keep_region[regions] | keep_seed[seeds]
 
 
 def flood(bonds: np.ndarray, markers: np.ndarray) -> np.ndarray:
@@ -169,23 +168,11 @@ def interfaces(
     keys, sums, counts[, image_sums] : 1D arrays; ``keys = a * (n + 1) + b`` where ``n`` is the highest label.
     """
     (y0, y1, _), (x0, x1, _) = (w.indices(size) for w, size in zip(window, regions.shape, strict=True))
-    height, width = regions.shape
-    n = np.int64(n) + 1
-    maps = [bonds] if image is None else [bonds, image]
-    keys, values = [], [[] for _ in maps]
-    for first, second in (
-        ((slice(y0, min(y1, height - 1)), slice(x0, x1)), (slice(y0 + 1, min(y1, height - 1) + 1), slice(x0, x1))),
-        ((slice(y0, y1), slice(x0, min(x1, width - 1))), (slice(y0, y1), slice(x0 + 1, min(x1, width - 1) + 1))),
-    ):
-        a, b = regions[first], regions[second]
-        differ = a != b
-        a, b = a[differ].astype(np.int64), b[differ].astype(np.int64)
-        keys.append(np.minimum(a, b) * n + np.maximum(a, b))
-        for value, plane in zip(values, maps, strict=True):
-            value.append(np.maximum(plane[first][differ], plane[second][differ]))
-    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    sums = [np.bincount(inverse, weights=np.concatenate(v), minlength=len(unique)) for v in values]
-    return unique, sums[0], np.bincount(inverse, minlength=len(unique)), *sums[1:]
+    bonds = np.asarray(bonds, np.float32)
+    plane = bonds if image is None else np.asarray(image, np.float32)
+    keys, sums = interface_sums(regions, bonds, plane, image is not None, (y0, y1, x0, x1), int(n))
+    counts = sums[1].astype(np.int64)
+    return (keys, sums[0], counts) if image is None else (keys, sums[0], counts, sums[2])
 
 
 def merge_table(keys: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, below: float) -> np.ndarray:

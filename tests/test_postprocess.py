@@ -159,6 +159,27 @@ def test_regions_behind_a_weak_interface_merge():
     assert table[0] == 0 and table[1] == table[2] != table[3]
 
 
+def test_interfaces_sum_every_pixel_pair_of_a_window():
+    rng = np.random.default_rng(5)
+    regions = np.kron(rng.integers(0, 300, (8, 10)), np.ones((5, 5), np.int32))  # blocks, label 0 among them
+    bonds, image = rng.random((2, 40, 50), dtype=np.float32)
+    n, window = int(regions.max()), (slice(7, 33), slice(12, None))
+    expected = {}  # key -> [bond sum, pairs, image sum], pair by pair
+    for y in range(7, 33):
+        for x in range(12, 50):
+            for yy, xx in ((y + 1, x), (y, x + 1)):
+                if yy < 40 and xx < 50 and regions[y, x] != regions[yy, xx]:
+                    a, b = sorted((int(regions[y, x]), int(regions[yy, xx])))
+                    sums = expected.setdefault(a * (n + 1) + b, [0.0, 0, 0.0])
+                    sums[0] += max(bonds[y, x], bonds[yy, xx])
+                    sums[1] += 1
+                    sums[2] += max(image[y, x], image[yy, xx])
+    keys, bond_sums, counts, image_sums = postprocess.interfaces(regions, bonds, n, window, image)
+    assert keys.tolist() == sorted(expected) and len(keys) > 80
+    assert np.allclose(np.transpose([bond_sums, counts, image_sums]), [expected[k] for k in sorted(expected)])
+    assert np.array_equal(postprocess.interfaces(regions, bonds, n, window)[2], counts)
+
+
 def test_parallel_bands_give_the_cells_of_one_band():
     sample = synth_epithelium((640, 500), seed=8)
     maps = noisy_maps(sample.outlines, np.random.default_rng(3))
