@@ -288,6 +288,8 @@ VARIED = Varied()
 STYLES["varied"] = VARIED
 #: The hard end of ``VARIED``: gaps, dots and vesicles in most images, 8 to 300 photons (stage C of the default model).
 STYLES["varied-hard"] = Varied(defects=0.8, photons=(8.0, 300.0))
+#: Its far end: gaps, dots and vesicles each in every image, 8 to 100 photons (stage D of the default model).
+STYLES["varied-harder"] = Varied(defects=1.0, photons=(8.0, 100.0))
 
 
 @dataclass(frozen=True)
