@@ -14,7 +14,7 @@ then:
                          with the backend ``segment`` chooses by default (``backend_16k``; ``seconds_16k``,
                          ``cells_16k``: its time and cells)
 
-Usage: python bench/overhead.py [--model NAME|PATH] [--size 2048] [--big 16384] [--repeat 2]
+Usage: python bench/overhead.py [--model NAME|PATH] [--size 2048] [--big 16384] [--repeat 3]
 Without a model the shipped default is used (or, if absent, a randomly initialised Linknet-vgg16, EPySeg's network).
 """
 
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--model")
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--big", type=int, default=16384, help="0 to skip the memory measurement")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="256 px, 512 px for memory, one repeat (a smoke run)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
